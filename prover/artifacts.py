@@ -1,0 +1,236 @@
+"""Where every artifact lives, how it is hashed and written, and the manifest that records it.
+
+All paths come from `CircuitPaths`; no other module builds a file name. Every write is
+atomic (temp file in the same folder, then `os.replace`), so an interrupted or failed
+stage never leaves a half-written artifact where a later stage would trust it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from prover.config import CircuitConfig
+from prover.errors import MissingArtifactError, ProverError
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MANIFEST_SCHEMA = 1
+
+
+def validate_name(name: str) -> str:
+    """Circuit names end up in file and Solidity contract names, so keep them plain."""
+    if not NAME_PATTERN.match(name):
+        raise ProverError(
+            f"invalid circuit name {name!r}",
+            hint="use lowercase letters, digits and '_', starting with a letter (max 40)",
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class CircuitPaths:
+    """The files of one circuit under `<workdir>/circuits/<name>/`."""
+
+    workdir: Path
+    name: str
+
+    @property
+    def root(self) -> Path:
+        return self.workdir / "circuits" / self.name
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def onnx(self) -> Path:
+        return self.root / "network.onnx"
+
+    @property
+    def settings(self) -> Path:
+        return self.root / "settings.json"
+
+    @property
+    def calibration(self) -> Path:
+        return self.root / "calibration.json"
+
+    @property
+    def heldout(self) -> Path:
+        return self.root / "heldout.json"
+
+    @property
+    def compiled(self) -> Path:
+        return self.root / "network.compiled"
+
+    @property
+    def vk(self) -> Path:
+        return self.root / "key.vk"
+
+    @property
+    def pk(self) -> Path:
+        return self.root / "key.pk"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "ezkl.log"
+
+    @property
+    def default_proof(self) -> Path:
+        return self.root / "proof.json"
+
+    def witness_for(self, proof: Path) -> Path:
+        return proof.with_name(proof.stem + ".witness.json")
+
+
+def circuit_paths(workdir: Path, name: str) -> CircuitPaths:
+    return CircuitPaths(workdir=Path(workdir).resolve(), name=validate_name(name))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_json(value: Any) -> str:
+    """Hash of a JSON-able value in canonical form: a fingerprint for configs and data."""
+    blob = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temp path next to `target`; move it into place only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if not tmp.exists() or tmp.stat().st_size == 0:
+            raise ProverError(f"stage produced no {target.name}")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(target: Path, value: Any) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(value, indent=2) + "\n")
+
+
+def write_bytes_atomic(target: Path, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+class FileRecord(BaseModel):
+    """A file the manifest vouches for: its hash and size at the time it was made."""
+
+    path: str
+    sha256: str
+    bytes: int
+
+    @classmethod
+    def of(cls, path: Path, root: Path) -> "FileRecord":
+        try:
+            shown = str(path.relative_to(root))
+        except ValueError:
+            shown = str(path)
+        return cls(path=shown, sha256=sha256_file(path), bytes=path.stat().st_size)
+
+
+class StageRecord(BaseModel):
+    """What a stage consumed (fingerprints) and produced (files), for rerun decisions."""
+
+    inputs: dict[str, str]
+    outputs: dict[str, FileRecord] = Field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class SrsRecord(BaseModel):
+    path: str
+    sha256: str
+    logrows: int
+    kind: Literal["dev", "supplied"]
+    known_public: bool | None = Field(
+        default=None, description="True: matches the public table; None: no entry to check."
+    )
+
+
+class FidelityReport(BaseModel):
+    """The circuit's quantized outputs against the float model, from witnesses only."""
+
+    dataset: Literal["heldout", "calibration"]
+    samples: int
+    max_abs_error: float
+    mean_abs_error: float
+    decision: str | None = None
+    agreement: float | None = Field(default=None, description="share of equal decisions, 0..1")
+    disagreements: int | None = None
+
+
+class CircuitInfo(BaseModel):
+    """Facts read back from the calibrated settings, for `inspect` and later stages."""
+
+    logrows: int
+    num_rows: int
+    input_scales: list[int]
+    output_scales: list[int]
+    param_scale: int
+    input_shapes: list[list[int]]
+    output_shapes: list[list[int]]
+    input_range: list[tuple[float, float]]
+
+
+class Manifest(BaseModel):
+    schema_version: int = MANIFEST_SCHEMA
+    name: str
+    source: Literal["reference", "onnx"]
+    ezkl_version: str
+    config: CircuitConfig
+    info: CircuitInfo | None = None
+    files: dict[str, FileRecord] = Field(default_factory=dict)
+    srs: SrsRecord | None = None
+    stages: dict[str, StageRecord] = Field(default_factory=dict)
+    fidelity: FidelityReport | None = None
+
+
+def load_manifest(paths: CircuitPaths, *, required: bool = True) -> Manifest | None:
+    if not paths.manifest.exists():
+        if required:
+            raise MissingArtifactError(
+                f"no circuit {paths.name!r} in {paths.workdir}",
+                hint=f"run `prover build {paths.name}` (or --workdir to point at it)",
+            )
+        return None
+    try:
+        return Manifest.model_validate_json(paths.manifest.read_text())
+    except (ValidationError, ValueError) as exc:
+        raise ProverError(
+            f"manifest {paths.manifest} is unreadable ({type(exc).__name__})",
+            hint=f"rebuild with `prover build {paths.name}`",
+        ) from None
+
+
+def save_manifest(paths: CircuitPaths, manifest: Manifest) -> None:
+    write_json_atomic(paths.manifest, json.loads(manifest.model_dump_json()))
+
+
+def require_file(path: Path, made_by: str) -> Path:
+    """Fail with the command that makes `path` if it is missing."""
+    if not path.exists():
+        raise MissingArtifactError(f"missing {path}", hint=f"run `{made_by}` to make it")
+    return path

@@ -1,0 +1,92 @@
+"""One exception root for everything a user can fix.
+
+The CLI catches `ProverError` and prints `error: <message>` plus `hint: <hint>` on
+stderr with `exit_code`, never a traceback. Anything else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+
+class ProverError(Exception):
+    """Root of every error the toolkit raises on purpose."""
+
+    exit_code: int = 2
+    default_hint: str = ""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+
+
+class InputError(ProverError):
+    """An input tensor the circuit cannot take: bad JSON, shape, NaN/inf or range."""
+
+    default_hint = "inputs go in ezkl's format: {\"input_data\": [[...flattened values...]]}"
+
+
+class InputShapeError(InputError):
+    """The number or layout of input values does not match the circuit's input shape."""
+
+
+class NonFiniteInputError(InputError):
+    """An input value is NaN or infinite; fixed point has no encoding for it."""
+
+    default_hint = "clean the input: every value must be a finite number"
+
+
+class InputRangeError(InputError):
+    """An input lies outside the range the circuit was calibrated on.
+
+    Lookup tables are sized from the calibration data; a value beyond them either fails
+    witness generation or silently loses precision, so we refuse it before proving.
+    """
+
+    default_hint = "rebuild with calibration data (--data) that covers this input"
+
+
+class MissingArtifactError(ProverError):
+    """A file a command needs has not been built yet."""
+
+
+class ProofFormatError(ProverError):
+    """The file is not a proof for this circuit: unreadable, corrupt, or foreign."""
+
+    default_hint = "pass a proof.json written by `prover prove` for this circuit"
+
+
+class VersionMismatchError(ProverError):
+    """The installed ezkl differs from the one that built the circuit.
+
+    Keys, settings and proofs are not portable across ezkl versions.
+    """
+
+
+class ModelLoadError(ProverError):
+    """An ONNX file that cannot be read, checked or run."""
+
+    default_hint = "export the model again (opset 17 is known to work) and check the path"
+
+
+class ExportError(ProverError):
+    """Exporting a torch model failed or the ONNX disagrees with torch."""
+
+
+class SettingsError(ProverError):
+    """Circuit settings that are unsafe or impossible (e.g. private params on chain)."""
+
+
+class SrsError(ProverError):
+    """A supplied SRS is unreadable, too small, or does not match the known hash."""
+
+
+class CircuitError(ProverError):
+    """ezkl refused a stage (compile, setup, witness, prove) for this circuit."""
+
+    default_hint = "see circuits/<name>/ezkl.log for ezkl's own message"
+
+
+class UnknownModelError(ProverError):
+    """The name is neither a reference model nor a circuit built in this workdir."""
+
+    default_hint = "run `prover models` for the reference models"

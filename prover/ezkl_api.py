@@ -1,0 +1,153 @@
+"""The only module that touches ezkl.
+
+Why a wrapper: ezkl prints tables from Rust straight to the process's stdout, raises a
+mix of exception types (including pyo3's PanicException, a BaseException), and has
+coroutine-only EVM calls. Here every call is made quiet (its output goes to the
+circuit's log), synchronous, and turned into a `CircuitError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import ezkl
+
+from prover.config import CircuitConfig
+from prover.errors import CircuitError
+
+EZKL_VERSION: str = ezkl.__version__
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def _output_to(log: Path | None) -> Iterator[None]:
+    """Point file descriptors 1 and 2 at `log` for the duration (Rust ignores sys.stdout)."""
+    if log is None:
+        yield
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "ab") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def call(stage: str, log: Path | None, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run one ezkl function quietly; awaits coroutines; maps failures to CircuitError."""
+    try:
+        with _output_to(log):
+            result = fn(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = asyncio.run(_await(result))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - pyo3 panics derive from BaseException
+        raise CircuitError(f"ezkl {stage} failed: {_first_line(exc)}") from None
+    if result is False:
+        raise CircuitError(f"ezkl {stage} returned failure")
+    return result
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def run_args(config: CircuitConfig) -> ezkl.PyRunArgs:
+    """Every run-arg set from our config; nothing left to ezkl's defaults."""
+    args = ezkl.PyRunArgs()
+    args.input_visibility = config.input_visibility
+    args.output_visibility = config.output_visibility
+    args.param_visibility = config.param_visibility
+    args.input_scale = config.input_scale
+    args.param_scale = config.param_scale
+    args.decomp_base = config.decomp_base
+    args.decomp_legs = config.decomp_legs
+    args.num_inner_cols = config.num_inner_cols
+    args.check_mode = config.check_mode
+    if config.logrows is not None:
+        args.logrows = config.logrows
+    return args
+
+
+def gen_settings(onnx: Path, out: Path, config: CircuitConfig, log: Path) -> None:
+    call("gen_settings", log, ezkl.gen_settings, str(onnx), str(out), py_run_args=run_args(config))
+
+
+def calibrate(data: Path, onnx: Path, settings: Path, config: CircuitConfig, log: Path) -> None:
+    """ezkl's 'resources' calibration; it keeps our scales unless told to search them."""
+    scales = None if config.calibrate_scales else [config.input_scale]
+    call(
+        "calibrate_settings",
+        log,
+        ezkl.calibrate_settings,
+        str(data),
+        str(onnx),
+        str(settings),
+        "resources",
+        lookup_safety_margin=config.lookup_safety_margin,
+        scales=scales,
+        max_logrows=config.max_logrows,
+    )
+
+
+def compile_circuit(onnx: Path, compiled: Path, settings: Path, log: Path) -> None:
+    call("compile_circuit", log, ezkl.compile_circuit, str(onnx), str(compiled), str(settings))
+
+
+def gen_srs(out: Path, logrows: int, log: Path | None) -> None:
+    call("gen_srs", log, ezkl.gen_srs, str(out), logrows)
+
+
+def setup(compiled: Path, vk: Path, pk: Path, srs: Path, log: Path) -> None:
+    call("setup", log, ezkl.setup, str(compiled), str(vk), str(pk), srs_path=str(srs))
+
+
+def gen_witness(data: Path, compiled: Path, out: Path, log: Path) -> dict[str, Any]:
+    return call("gen_witness", log, ezkl.gen_witness, str(data), str(compiled), str(out))
+
+
+def prove(witness: Path, compiled: Path, pk: Path, out: Path, srs: Path, log: Path) -> dict[str, Any]:
+    return call("prove", log, ezkl.prove, str(witness), str(compiled), str(pk), str(out), srs_path=str(srs))
+
+
+def verify(proof: Path, settings: Path, vk: Path, srs: Path, log: Path) -> bool:
+    """True if the proof verifies; False for a well-formed proof that does not."""
+    try:
+        with _output_to(log):
+            return bool(ezkl.verify(str(proof), str(settings), str(vk), srs_path=str(srs)))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - ezkl raises on a failed check as well
+        return False
+
+
+def felt_to_int(felt: str) -> int:
+    """Signed integer of a field element (values near the modulus are negative)."""
+    return int(ezkl.felt_to_int(felt))
+
+
+def felt_to_float(felt: str, scale: int) -> float:
+    return float(ezkl.felt_to_float(felt, scale))

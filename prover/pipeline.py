@@ -1,0 +1,228 @@
+"""`build`: every stage in order, each rerun only when the hashes of its inputs changed.
+
+A stage's identity is the fingerprint of what it consumes (file hashes, the config,
+the ezkl version). If the manifest holds the same fingerprint and the stage's outputs
+are still on disk with their recorded hashes, the stage is skipped. The manifest is
+saved after every stage, so an interrupted build resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models import get_model
+from models.base import ReferenceModel
+from prover import ezkl_api
+from prover.artifacts import (
+    CircuitPaths,
+    FileRecord,
+    Manifest,
+    StageRecord,
+    atomic_path,
+    circuit_paths,
+    load_manifest,
+    save_manifest,
+    sha256_file,
+    sha256_json,
+    write_json_atomic,
+)
+from prover.circuit import compile_circuit, setup_keys
+from prover.config import CircuitConfig
+from prover.errors import ProverError, UnknownModelError
+from prover.export import OPSET, export_torch, inspect_onnx
+from prover.fidelity import default_decision, measure_fidelity
+from prover.inputs import Dataset, check_finite, load_dataset, to_input_json
+from prover.progress import Reporter, SilentReporter, timed_stage
+from prover.settings import make_settings, read_info
+from prover.srs import DEV_SRS_WARNING, dev_srs, supplied_srs
+
+
+@dataclass(frozen=True)
+class UserModel:
+    """A user's own ONNX model and the data to calibrate (and optionally judge) it on."""
+
+    onnx: Path
+    calibration: Path
+    heldout: Path | None = None
+
+
+class _Stages:
+    """Runs stages against one manifest; knows how to skip a stage whose inputs are unchanged."""
+
+    def __init__(self, paths: CircuitPaths, manifest: Manifest, reporter: Reporter) -> None:
+        self.paths, self.manifest, self.reporter = paths, manifest, reporter
+
+    def run(self, stage: str, inputs: dict[str, str], outputs: dict[str, Path], body: Callable[[], None]) -> bool:
+        """Run `body` unless cached; record outputs; True if it ran."""
+        with timed_stage(self.reporter, stage) as outcome:
+            if self._is_current(stage, inputs):
+                outcome.status = "cached"
+                return False
+            start = time.perf_counter()
+            body()
+            record = StageRecord(inputs=inputs, seconds=round(time.perf_counter() - start, 3))
+            for key, path in outputs.items():
+                record.outputs[key] = FileRecord.of(path, self.paths.root)
+                self.manifest.files[key] = record.outputs[key]
+            self.manifest.stages[stage] = record
+            save_manifest(self.paths, self.manifest)
+            return True
+
+    def _is_current(self, stage: str, inputs: dict[str, str]) -> bool:
+        record = self.manifest.stages.get(stage)
+        if record is None or record.inputs != inputs:
+            return False
+        for item in record.outputs.values():
+            path = self.paths.root / item.path
+            if not path.exists() or path.stat().st_size != item.bytes or sha256_file(path) != item.sha256:
+                return False
+        return True
+
+    def digest(self, key: str) -> str:
+        return self.manifest.files[key].sha256
+
+
+def _fresh_manifest(paths: CircuitPaths, source: str, config: CircuitConfig) -> Manifest:
+    """Keep stage records of an earlier build (for caching); take the new config."""
+    old = load_manifest(paths, required=False)
+    if old is not None and old.source == source:
+        return old.model_copy(update={"config": config, "ezkl_version": ezkl_api.EZKL_VERSION})
+    return Manifest(name=paths.name, source=source, ezkl_version=ezkl_api.EZKL_VERSION, config=config)  # type: ignore[arg-type]
+
+
+def build_reference(
+    name: str,
+    workdir: Path,
+    *,
+    overrides: dict[str, object] | None = None,
+    srs: Path | None = None,
+    reporter: Reporter | None = None,
+) -> Manifest:
+    """Train, export and build one of the reference models under `workdir/circuits/name`."""
+    try:
+        model = get_model(name)
+    except KeyError:
+        raise UnknownModelError(f"unknown model {name!r}") from None
+    config = model.circuit.model_copy(update=overrides or {})
+    paths = circuit_paths(workdir, name)
+    stages = _Stages(paths, _fresh_manifest(paths, "reference", config), reporter or SilentReporter())
+    source_hash = sha256_file(Path(inspect.getfile(type(model))))
+    fingerprint = {"model_source": source_hash, "seed": str(model.seed), "torch": torch.__version__, "opset": str(OPSET)}
+    outputs = {"onnx": paths.onnx, "calibration": paths.calibration, "heldout": paths.heldout}
+    stages.run("export", fingerprint, outputs, lambda: _export_reference(model, paths))
+    return _build_circuit(stages, config, srs, model.decision_name, model.decisions)
+
+
+def _export_reference(model: ReferenceModel, paths: CircuitPaths) -> None:
+    paths.root.mkdir(parents=True, exist_ok=True)
+    calibration, heldout = model.calibration_set(), model.heldout_set()
+    export_torch(model.train(), calibration[:1], paths.onnx, parity=heldout[:32])
+    write_json_atomic(paths.calibration, to_input_json([_batched(calibration)]))
+    write_json_atomic(paths.heldout, to_input_json([_batched(heldout)]))
+
+
+def _batched(array: np.ndarray) -> np.ndarray:
+    """(n, *shape) -> (n, 1, *shape): the ONNX graph has a batch dimension of 1."""
+    return array.reshape(len(array), 1, *array.shape[1:])
+
+
+def build_onnx(
+    name: str,
+    workdir: Path,
+    user: UserModel,
+    config: CircuitConfig,
+    *,
+    srs: Path | None = None,
+    reporter: Reporter | None = None,
+) -> Manifest:
+    """Build a circuit for a user's ONNX model with their calibration data."""
+    paths = circuit_paths(workdir, name)
+    signature = inspect_onnx(user.onnx)  # fail before anything is written
+    for data in (user.calibration, user.heldout):
+        if data is not None:
+            check_finite(load_dataset(data, signature.input_shapes), str(data))
+    stages = _Stages(paths, _fresh_manifest(paths, "onnx", config), reporter or SilentReporter())
+    fingerprint = {"onnx": sha256_file(user.onnx), "calibration": sha256_file(user.calibration)}
+    outputs = {"onnx": paths.onnx, "calibration": paths.calibration}
+    if user.heldout is not None:
+        fingerprint["heldout"] = sha256_file(user.heldout)
+        outputs["heldout"] = paths.heldout
+    stages.run("import", fingerprint, outputs, lambda: _import_user_model(user, paths))
+    if user.heldout is None:
+        stages.manifest.files.pop("heldout", None)
+    output_size = int(np.prod(signature.output_shapes[0])) if signature.output_shapes else 0
+    decision_name, decide = default_decision(output_size)
+    return _build_circuit(stages, config, srs, decision_name, decide)
+
+
+def _import_user_model(user: UserModel, paths: CircuitPaths) -> None:
+    paths.root.mkdir(parents=True, exist_ok=True)
+    copies = [(user.onnx, paths.onnx), (user.calibration, paths.calibration)]
+    if user.heldout is not None:
+        copies.append((user.heldout, paths.heldout))
+    for source, target in copies:
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+
+
+def _build_circuit(
+    stages: _Stages,
+    config: CircuitConfig,
+    srs: Path | None,
+    decision_name: str | None,
+    decide: Callable[[np.ndarray], np.ndarray] | None,
+) -> Manifest:
+    paths, manifest, reporter = stages.paths, stages.manifest, stages.reporter
+    signature = inspect_onnx(paths.onnx)
+    calibration = load_dataset(paths.calibration, signature.input_shapes)
+    settings_inputs = {
+        "onnx": stages.digest("onnx"),
+        "calibration": stages.digest("calibration"),
+        "config": sha256_json(json.loads(config.model_dump_json())),
+        "ezkl": ezkl_api.EZKL_VERSION,
+    }
+    stages.run("settings", settings_inputs, {"settings": paths.settings}, lambda: make_settings(paths, config, paths.calibration))
+    manifest.info = read_info(paths.settings, signature, calibration, config.lookup_safety_margin)
+    compile_inputs = {"onnx": stages.digest("onnx"), "settings": stages.digest("settings")}
+    stages.run("compile", compile_inputs, {"compiled": paths.compiled}, lambda: compile_circuit(paths))
+
+    heldout_key = "heldout" if "heldout" in manifest.files else "calibration"
+    fidelity_inputs = {"compiled": stages.digest("compiled"), "data": stages.digest(heldout_key)}
+
+    def fidelity() -> None:
+        data: Dataset = load_dataset(paths.root / manifest.files[heldout_key].path, signature.input_shapes)
+        manifest.fidelity = measure_fidelity(
+            paths, data, heldout_key, manifest.info.output_scales, decision_name, decide  # type: ignore[union-attr]
+        )
+
+    stages.run("fidelity", fidelity_inputs, {}, fidelity)
+
+    with timed_stage(reporter, "srs", f"logrows {manifest.info.logrows}") as outcome:
+        record = supplied_srs(srs, manifest.info.logrows) if srs else dev_srs(manifest.info.logrows)
+        outcome.detail = f"{record.kind}, k={record.logrows}"
+    if record.kind == "dev":
+        reporter.warn(DEV_SRS_WARNING)
+    manifest.srs = record
+    setup_inputs = {"compiled": stages.digest("compiled"), "srs": record.sha256}
+    stages.run("setup", setup_inputs, {"vk": paths.vk, "pk": paths.pk}, lambda: setup_keys(paths, Path(record.path)))
+    save_manifest(paths, manifest)
+    return manifest
+
+
+def open_circuit(name: str, workdir: Path) -> tuple[CircuitPaths, Manifest]:
+    """The paths and manifest of a built circuit (MissingArtifactError if not built)."""
+    paths = circuit_paths(workdir, name)
+    manifest = load_manifest(paths)
+    assert manifest is not None
+    if manifest.info is None or manifest.srs is None:
+        raise ProverError(f"circuit {name!r} was not fully built", hint=f"run `prover build {name}`")
+    return paths, manifest
