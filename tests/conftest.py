@@ -1,0 +1,82 @@
+"""Shared fixtures: one dev-SRS cache and one built workdir per test session.
+
+Reference circuits are built once (through the library, the same functions the CLI
+calls) and shared read-only; a test that must change a circuit copies the workdir.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from prover.artifacts import Manifest
+from prover.pipeline import build_reference
+from prover.progress import SilentReporter
+
+PROVER = Path(sys.executable).with_name("prover")
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="session", autouse=True)
+def srs_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Dev SRS files for this session only, shared by every build and CLI call."""
+    cache = tmp_path_factory.mktemp("prover-cache")
+    os.environ["PROVER_CACHE_DIR"] = str(cache)
+    return cache
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> CliResult:
+    """Run the installed `prover` console script for real, as a user would."""
+    completed = subprocess.run(
+        [str(PROVER), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        timeout=600,
+    )
+    return CliResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory, srs_cache: Path) -> Path:
+    """A workdir with the fee and digits circuits built."""
+    workdir = tmp_path_factory.mktemp("built")
+    for name in ("fee", "digits"):
+        build_reference(name, workdir, reporter=SilentReporter())
+    return workdir
+
+
+@pytest.fixture
+def workdir_copy(built: Path, tmp_path: Path) -> Path:
+    """A private copy of the built workdir, for tests that damage artifacts."""
+    target = tmp_path / "work"
+    shutil.copytree(built, target)
+    return target
+
+
+def manifest_of(workdir: Path, name: str) -> Manifest:
+    return Manifest.model_validate_json((workdir / "circuits" / name / "manifest.json").read_text())
+
+
+def assert_clean_error(result: CliResult, *fragments: str) -> None:
+    """Exit 2, one `error:` line naming the problem, a hint, and no traceback."""
+    assert result.code == 2, (result.code, result.stderr)
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+    assert "hint:" in result.stderr
