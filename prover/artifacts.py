@@ -166,7 +166,8 @@ class SrsRecord(BaseModel):
     logrows: int
     kind: Literal["dev", "supplied"]
     known_public: bool | None = Field(
-        default=None, description="True: matches the public table; None: no entry to check."
+        default=None,
+        description="supplied only: True if it matched the public table, False if k has no entry",
     )
 
 
