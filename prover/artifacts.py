@@ -121,9 +121,16 @@ def atomic_path(target: Path) -> Iterator[Path]:
         yield tmp
         if not tmp.exists() or tmp.stat().st_size == 0:
             raise ProverError(f"stage produced no {target.name}")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts follow the umask
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def write_json_atomic(target: Path, value: Any) -> None:

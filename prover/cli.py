@@ -67,8 +67,9 @@ class RichReporter:
     def stage_finished(self, stage: str, status: str, seconds: float, detail: str) -> None:
         if self._status is not None:
             self._status.stop()
-        mark = "[green]✓[/]" if status == "done" else "[dim]·[/]"
-        shown = "cached" if status == "cached" else f"{seconds:6.2f}s"
+            self._status = None
+        mark = {"done": "[green]✓[/]", "cached": "[dim]·[/]"}.get(status, "[red]✗[/]")
+        shown = status if status != "done" else f"{seconds:6.2f}s"
         err.print(f"{mark} {stage:<9} {shown:>8}  [dim]{detail}[/]")
 
     def warn(self, message: str) -> None:

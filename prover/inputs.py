@@ -56,7 +56,10 @@ def split_samples(raw: list[list[Any]], shapes: list[list[int]], source: str) ->
                 f"{source}: input {index} has {len(values)} values, expected a multiple of "
                 f"{size} (shape {shape})"
             )
-        array = np.asarray(values, dtype=np.float64).reshape(len(values) // size, *shape)
+        try:
+            array = np.asarray(values, dtype=np.float64).reshape(len(values) // size, *shape)
+        except OverflowError:
+            raise NonFiniteInputError(f"{source}: input {index} holds a number too large for a float") from None
         dataset.append(array)
         counts.add(len(array))
     if len(counts) != 1:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-StageStatus = Literal["done", "cached"]
+StageStatus = Literal["done", "cached", "failed"]
 
 
 class Reporter(Protocol):
@@ -53,7 +53,11 @@ def timed_stage(reporter: Reporter, stage: str, detail: str = "") -> Iterator[St
     outcome = StageOutcome()
     reporter.stage_started(stage, detail)
     start = time.perf_counter()
-    yield outcome
+    try:
+        yield outcome
+    except BaseException:
+        reporter.stage_finished(stage, "failed", time.perf_counter() - start, outcome.detail)
+        raise
     reporter.stage_finished(stage, outcome.status, time.perf_counter() - start, outcome.detail)
 
 

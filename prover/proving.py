@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import tempfile
 import time
@@ -77,19 +78,21 @@ def prove(paths: CircuitPaths, manifest: Manifest, input_file: Path, proof_out: 
     """Check the input, make its witness, prove; nothing is left behind on failure."""
     check_ezkl_version(manifest)
     assert manifest.info is not None and manifest.srs is not None
-    for path, made_by in ((paths.compiled, "compile"), (paths.pk, "setup")):
+    for path in (paths.compiled, paths.pk):
         require_file(path, f"prover build {manifest.name}")
     sample = load_single_input(input_file, manifest.info.input_shapes)
     check_finite(sample, str(input_file))
     check_range(sample, manifest.info.input_range, str(input_file))
     srs = srs_path_for(manifest.srs)
     proof_out = Path(proof_out).resolve()
-    witness_path = paths.witness_for(proof_out)
-    witness = witness_for_dataset(paths, sample, witness_path)
-    start = time.perf_counter()
-    with atomic_path(proof_out) as tmp:
-        document = ezkl_api.prove(witness_path, paths.compiled, paths.pk, tmp, srs, paths.log)
-    seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory(dir=paths.root) as scratch:
+        witness_path = Path(scratch) / "witness.json"
+        witness = witness_for_dataset(paths, sample, witness_path)
+        start = time.perf_counter()
+        with atomic_path(proof_out) as tmp:
+            document = ezkl_api.prove(witness_path, paths.compiled, paths.pk, tmp, srs, paths.log)
+        seconds = time.perf_counter() - start
+        os.replace(witness_path, paths.witness_for(proof_out))  # kept beside the proof, for debugging
     return ProofResult(
         proof_path=proof_out,
         proof_bytes=len(proof_bytes(document)),
@@ -129,8 +132,13 @@ def load_proof(path: Path, paths: CircuitPaths) -> dict[str, Any]:
         raise ProofFormatError(f"{path} is not an ezkl proof (no instances)")
     raw = proof_bytes(document)
     hex_proof = document.get("hex_proof")
-    if isinstance(hex_proof, str) and bytes.fromhex(hex_proof.removeprefix("0x") or "") != raw:
-        raise ProofFormatError(f"{path} is corrupt: its proof and hex_proof fields differ")
+    if isinstance(hex_proof, str):
+        try:
+            decoded = bytes.fromhex(hex_proof.removeprefix("0x"))
+        except ValueError:
+            raise ProofFormatError(f"{path}: hex_proof is not a hex string") from None
+        if decoded != raw:
+            raise ProofFormatError(f"{path} is corrupt: its proof and hex_proof fields differ")
     instances = document["instances"]
     if not isinstance(instances, list) or not all(isinstance(group, list) for group in instances):
         raise ProofFormatError(f"{path}: instances must be a list of lists")
