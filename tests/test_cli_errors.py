@@ -54,6 +54,13 @@ def test_infinity_input_is_refused(built: Path, tmp_path: Path) -> None:
     assert_clean_error(prove_fee(built, input_file), "value #2 is inf", "finite")
 
 
+def test_number_too_large_for_a_float_is_refused(built: Path, tmp_path: Path) -> None:
+    """JSON integers are unbounded; one past float range must be an input error, not a crash."""
+    input_file = tmp_path / "in.json"
+    input_file.write_text('{"input_data": [[1' + "0" * 400 + ', 0, 0, 0, 0, 0, 0, 0]]}')
+    assert_clean_error(prove_fee(built, input_file), "too large for a float")
+
+
 def test_input_outside_calibrated_range_is_refused(built: Path, tmp_path: Path) -> None:
     """Beyond the calibrated range lookups fail or lose precision, so prove must refuse early."""
     values = fee_values()

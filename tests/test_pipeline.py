@@ -13,7 +13,7 @@ from prover.export import run_onnx
 from prover.inputs import load_single_input, to_input_json
 from prover.pipeline import build_reference
 from prover.progress import SilentReporter
-from tests.conftest import manifest_of, run_cli
+from conftest import manifest_of, run_cli
 
 
 @pytest.mark.parametrize("name", ["fee", "digits"])

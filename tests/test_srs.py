@@ -12,7 +12,7 @@ from prover.errors import SrsError
 from prover.pipeline import build_reference
 from prover.progress import SilentReporter
 from prover.srs import DEV_SRS_WARNING, dev_srs, srs_logrows, supplied_srs
-from tests.conftest import assert_clean_error, manifest_of, run_cli
+from conftest import assert_clean_error, manifest_of, run_cli
 
 
 def test_dev_srs_is_generated_once_per_logrows() -> None:

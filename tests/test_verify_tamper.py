@@ -201,3 +201,9 @@ def test_nonexistent_proof_path_is_refused(work: Path, tmp_path: Path) -> None:
     """A mistyped path must say the file is missing, not that the proof is invalid."""
     missing = tmp_path / "nope" / "proof.json"
     assert_clean_error(verify_fee(work, missing), "does not exist", str(missing))
+
+
+def test_non_hex_hex_proof_is_refused(work: Path, fee_proof: dict[str, Any], tmp_path: Path) -> None:
+    """A garbled hex_proof is a corrupt file (exit 2), not a proof that fails to verify."""
+    fee_proof["hex_proof"] = "0xzz"
+    assert_clean_error(verify_fee(work, write_proof(tmp_path, fee_proof)), "not a hex string")
