@@ -59,9 +59,7 @@ def call(stage: str, log: Path | None, fn: Callable[..., T], *args: Any, **kwarg
     """Run one ezkl function quietly; awaits coroutines; maps failures to CircuitError."""
     try:
         with _output_to(log):
-            result = fn(*args, **kwargs)
-            if inspect.isawaitable(result):
-                result = asyncio.run(_await(result))
+            result = asyncio.run(_invoke(fn, *args, **kwargs))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - pyo3 panics derive from BaseException
@@ -71,8 +69,12 @@ def call(stage: str, log: Path | None, fn: Callable[..., T], *args: Any, **kwarg
     return result
 
 
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
+async def _invoke(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """ezkl's EVM calls return futures that need a running loop, so call inside one."""
+    result = fn(*args, **kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
 
 
 def run_args(config: CircuitConfig) -> ezkl.PyRunArgs:
