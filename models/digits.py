@@ -91,7 +91,6 @@ class DigitsModel(ReferenceModel):
     seed = 0
     circuit = CircuitConfig(
         input_scale=7,
-        param_scale=7,
         decomp_base=1024,
         decomp_legs=2,
         num_inner_cols=2,

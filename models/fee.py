@@ -183,7 +183,6 @@ class FeeModel(ReferenceModel):
     seed = 0
     circuit = CircuitConfig(
         input_scale=8,
-        param_scale=8,
         decomp_base=1024,
         decomp_legs=3,
         num_inner_cols=1,

@@ -51,8 +51,7 @@ def build_command(
     input_visibility: Annotated[VisOpt, typer.Option(help="public | private | hashed")] = None,
     output_visibility: Annotated[VisOpt, typer.Option(help="public | private | hashed")] = None,
     param_visibility: Annotated[VisOpt, typer.Option(help="fixed | hashed | private (off-chain only)")] = None,
-    input_scale: Annotated[Optional[int], typer.Option(help="Fixed-point bits of inputs.")] = None,
-    param_scale: Annotated[Optional[int], typer.Option(help="Fixed-point bits of weights.")] = None,
+    input_scale: Annotated[Optional[int], typer.Option(help="Fixed-point bits of inputs and weights.")] = None,
     logrows: Annotated[Optional[int], typer.Option(help="Pin logrows (>= what calibration needs).")] = None,
     offchain: Annotated[bool, typer.Option("--offchain", help="Not for on-chain use: allows private params.")] = False,
     workdir: WorkdirOpt = Path("."),
@@ -61,7 +60,7 @@ def build_command(
     """Export, calibrate, compile and set up a circuit; each stage reruns only if its inputs changed."""
     overrides = {key: value for key, value in {
         "input_visibility": input_visibility, "output_visibility": output_visibility,
-        "param_visibility": param_visibility, "input_scale": input_scale, "param_scale": param_scale,
+        "param_visibility": param_visibility, "input_scale": input_scale,
         "logrows": logrows,
     }.items() if value is not None}
     if offchain:

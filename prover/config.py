@@ -27,8 +27,12 @@ class CircuitConfig(BaseModel):
         default=True,
         description="Meant to be verified by a contract: private params are then refused.",
     )
-    input_scale: int = Field(default=8, ge=0, le=24)
-    param_scale: int = Field(default=8, ge=0, le=24)
+    input_scale: int = Field(
+        default=8,
+        ge=0,
+        le=24,
+        description="Fixed-point bits of inputs; ezkl's calibration gives params the same scale.",
+    )
     decomp_base: int = Field(default=1024, ge=2)
     decomp_legs: int = Field(default=3, ge=1)
     num_inner_cols: int = Field(default=1, ge=1)

@@ -84,7 +84,7 @@ def run_args(config: CircuitConfig) -> ezkl.PyRunArgs:
     args.output_visibility = config.output_visibility
     args.param_visibility = config.param_visibility
     args.input_scale = config.input_scale
-    args.param_scale = config.param_scale
+    args.param_scale = config.input_scale  # calibration ties them; say so up front
     args.decomp_base = config.decomp_base
     args.decomp_legs = config.decomp_legs
     args.num_inner_cols = config.num_inner_cols
