@@ -24,19 +24,21 @@ VisOpt = Optional[Visibility]
 
 @app.command("models")
 @handles_errors
-def models_command(json_out: JsonOpt = False) -> None:
-    """List the reference models `prover build NAME` can build."""
+def models_command(workdir: WorkdirOpt = Path("."), json_out: JsonOpt = False) -> None:
+    """List the reference models `prover build NAME` can build, and which are built in the workdir."""
     rows = []
     for name in model_names():
         model = get_model(name)
+        built = circuit_paths(workdir, name).manifest.exists()
         rows.append({"name": name, "description": model.description, "input_shape": list(model.input_shape),
-                     "decision": model.decision_name})
+                     "decision": model.decision_name, "built": built})
     if json_out:
         emit_json(rows)
         return
     for row in rows:
+        state = "[green]built[/]" if row["built"] else "[dim]not built[/]"
         err.print(f"[bold]{row['name']:<8}[/] {row['description']}  [dim]input {row['input_shape']}, "
-                  f"decision: {row['decision']}[/]")
+                  f"decision: {row['decision']}[/]  {state}")
 
 
 @app.command("build")
@@ -213,8 +215,9 @@ def _warn_dev_srs(manifest: Manifest) -> None:
 @handles_errors
 def example_command(
     name: Annotated[str, typer.Argument(help="Reference model name.")],
-    out: Annotated[Path, typer.Option(help="Where to write the input JSON.")],
+    out: Annotated[Optional[Path], typer.Option(help="Where to write it (default WORKDIR/NAME-input.json).")] = None,
     index: Annotated[int, typer.Option(help="Which held-out sample.")] = 0,
+    workdir: WorkdirOpt = Path("."),
 ) -> None:
     """Write one encoded held-out input of a reference model, ready for `prover prove`."""
     try:
@@ -224,5 +227,6 @@ def example_command(
     heldout = model.heldout_set()
     if not 0 <= index < len(heldout):
         raise ProverError(f"--index must be in [0, {len(heldout) - 1}]")
+    out = out or workdir / f"{name}-input.json"
     write_input(out, [heldout[index : index + 1]])
     err.print(f"wrote held-out sample {index} of {name} to {out}")
