@@ -153,3 +153,14 @@ def felt_to_int(felt: str) -> int:
 
 def felt_to_float(felt: str, scale: int) -> float:
     return float(ezkl.felt_to_float(felt, scale))
+
+
+def create_evm_verifier(
+    vk: Path, settings: Path, sol: Path, abi: Path, srs: Path, reusable: bool, log: Path
+) -> None:
+    call("create_evm_verifier", log, ezkl.create_evm_verifier, str(vk), str(settings), str(sol), str(abi),
+         srs_path=str(srs), reusable=reusable)
+
+
+def create_evm_vka(vk: Path, settings: Path, vka: Path, srs: Path, log: Path) -> None:
+    call("create_evm_vka", log, ezkl.create_evm_vka, str(vk), str(settings), str(vka), srs_path=str(srs))

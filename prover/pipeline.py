@@ -92,8 +92,14 @@ class _Stages:
 
 
 def _fresh_manifest(paths: CircuitPaths, source: str, config: CircuitConfig) -> Manifest:
-    """Keep stage records of an earlier build (for caching); take the new config."""
-    old = load_manifest(paths, required=False)
+    """Keep stage records of an earlier build (for caching); take the new config.
+
+    A manifest this version cannot read (older schema, damaged) just means no cache.
+    """
+    try:
+        old = load_manifest(paths, required=False)
+    except ProverError:
+        old = None
     if old is not None and old.source == source:
         return old.model_copy(update={"config": config, "ezkl_version": ezkl_api.EZKL_VERSION})
     return Manifest(name=paths.name, source=source, ezkl_version=ezkl_api.EZKL_VERSION, config=config)  # type: ignore[arg-type]
