@@ -16,7 +16,7 @@ from typing import Any
 
 from prover.artifacts import write_json_atomic
 from prover.errors import MissingArtifactError, ProverError
-from prover.toolchain import ToolchainError, node_modules
+from prover.toolchain import ToolchainError, contract_sources, node_modules, project_root
 
 EVM_VERSION = "shanghai"
 OPTIMIZER_RUNS = 200
@@ -112,3 +112,12 @@ def load_artifact(path: Path, made_by: str) -> dict[str, Any]:
     if not path.exists():
         raise MissingArtifactError(f"missing compiled contract {path}", hint=f"run `{made_by}`")
     return json.loads(path.read_text())
+
+
+def compile_project_contracts(out_dir: Path) -> dict[str, CompiledContract]:
+    """Compile contracts/src (unit names relative to the project root) into out_dir."""
+    root = project_root()
+    compiled = compile_files(sorted(contract_sources().rglob("*.sol")), root)
+    for contract in compiled.values():
+        write_artifact(contract, out_dir / f"{contract.name}.json")
+    return compiled
