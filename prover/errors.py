@@ -90,3 +90,27 @@ class UnknownModelError(ProverError):
     """The name is neither a reference model nor a circuit built in this workdir."""
 
     default_hint = "run `prover models` for the reference models"
+
+
+class ChainError(ProverError):
+    """The node could not be started or reached, or a transaction could not be sent."""
+
+
+class TransactionReverted(ChainError):
+    """The EVM reverted a call, deployment or transaction; `error_name`/`error_args` say why.
+
+    `error_name` is the custom error's name when the contract ABI declares it, `"Error"`
+    for `require` messages, `"Panic"` for compiler checks, `None` for empty or unknown data.
+    """
+
+    default_hint = "the contract refused the call; the error name says which check failed"
+
+    def __init__(self, action: str, error_name: str | None, error_args: tuple[object, ...], data: bytes) -> None:
+        if error_name is None:
+            reason = f"unknown revert data 0x{data.hex()}" if data else "no revert data"
+        else:
+            reason = f"{error_name}({', '.join(map(repr, error_args))})"
+        super().__init__(f"{action} reverted: {reason}")
+        self.error_name = error_name
+        self.error_args = error_args
+        self.data = data
