@@ -1,0 +1,165 @@
+"""On-chain stages: deploy a model's verifier (and the fee pool), verify, submit updates.
+
+Python recomputes the pool's integer features with the same formula the contract uses
+(`models.fee.fixed_point_features`), so the proof's public inputs match the chain bit for
+bit; the proof is checked against the pool's `expectedInputs()` before any gas is spent.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.fee import FEE_THRESHOLDS, FEE_TIERS_BPS, fixed_point_features
+from prover import ezkl_api
+from prover.artifacts import CircuitPaths, Manifest
+from prover.chain import Chain, DeployResult, call, contract_at, deploy, estimate_gas, transact
+from prover.deployments import load_deployments, record_deployment
+from prover.errors import ChainError, TransactionReverted
+from prover.proving import felt_to_int_le, load_proof, proof_bytes, prove, write_input
+from prover.solc import compile_project_contracts, load_artifact
+from prover.verifier import VerifierPaths, build_verifier
+
+
+@dataclass(frozen=True)
+class PoolParams:
+    """Fee policy baked into the pool at deployment: the model can only move it within these."""
+
+    initial_fee_bps: int = 30
+    min_fee_bps: int = 5
+    max_fee_bps: int = 100
+    max_step_bps: int = 25
+    min_update_interval_s: int = 60
+
+
+@dataclass(frozen=True)
+class OnchainVerification:
+    valid: bool
+    gas: int | None
+
+
+@dataclass(frozen=True)
+class FeeUpdate:
+    epoch: int
+    old_fee_bps: int
+    new_fee_bps: int
+    volatility: float
+    gas_used: int
+    verify_gas: int | None
+    prove_seconds: float
+    proof_bytes: int
+
+
+def instances_of(document: dict[str, Any]) -> list[int]:
+    """The proof's public instances, flattened, as integers (ezkl writes little-endian hex)."""
+    return [felt_to_int_le(felt) for group in document["instances"] for felt in group]
+
+
+def verifier_key(name: str, reusable: bool = False) -> str:
+    return f"{name}.verifier" + (".reusable" if reusable else "")
+
+
+def deploy_verifier(chain: Chain, paths: CircuitPaths, manifest: Manifest) -> DeployResult:
+    """Render + compile (1-2 s) and deploy; recorded with the vk hash it verifies."""
+    build = build_verifier(paths, manifest)
+    result = deploy(chain, load_artifact(build.artifact, f"prover verifier {paths.name}"))
+    record_deployment(paths.workdir, chain.chain_id, verifier_key(paths.name), {
+        "address": result.address, "vk_sha256": manifest.files["vk"].sha256, "gas_used": result.gas_used,
+        "runtime_bytes": build.runtime_size,
+    })
+    return result
+
+
+def deployed_verifier(chain: Chain, paths: CircuitPaths, manifest: Manifest) -> str | None:
+    """The recorded verifier for this circuit's current vk on this chain, if any (and live)."""
+    entry = load_deployments(paths.workdir, chain.chain_id).get(verifier_key(paths.name))
+    if entry is None or entry.get("vk_sha256") != manifest.files["vk"].sha256:
+        return None
+    if not chain.w3.eth.get_code(entry["address"]):
+        return None
+    return str(entry["address"])
+
+
+def verify_onchain(chain: Chain, paths: CircuitPaths, address: str, proof_file: Path) -> OnchainVerification:
+    """eth_call the verifier through its ABI; a revert or `false` is an invalid proof."""
+    document = load_proof(proof_file, paths)
+    artifact = load_artifact(VerifierPaths(paths.workdir, paths.name, False).artifact, f"prover verifier {paths.name}")
+    verifier = contract_at(chain, address, artifact["abi"])
+    args = (proof_bytes(document), instances_of(document))
+    try:
+        valid = bool(call(chain, verifier, "verifyProof", *args))
+    except TransactionReverted:
+        return OnchainVerification(False, None)
+    gas = estimate_gas(chain, verifier, "verifyProof", *args) if valid else None
+    return OnchainVerification(valid, gas)
+
+
+def deploy_fee_pool(chain: Chain, workdir: Path, verifier: str, manifest: Manifest, params: PoolParams) -> DeployResult:
+    """The pool pinned to `verifier` and to the circuit's input and output scales."""
+    assert manifest.info is not None
+    artifact = compile_project_contracts(workdir / "out")["AdaptiveFeePool"].artifact()
+    thresholds = [round(t * 1_000_000) for t in FEE_THRESHOLDS]
+    result = deploy(
+        chain, artifact, verifier, manifest.info.input_scales[0], manifest.info.output_scales[0],
+        thresholds, list(FEE_TIERS_BPS), params.initial_fee_bps, params.min_fee_bps, params.max_fee_bps,
+        params.max_step_bps, params.min_update_interval_s,
+    )
+    record_deployment(workdir, chain.chain_id, "fee.pool", {
+        "address": result.address, "verifier": verifier, "gas_used": result.gas_used,
+    })
+    return result
+
+
+def fee_pool(chain: Chain, workdir: Path, address: str | None = None) -> Any:
+    """The deployed pool: the given address, else the one recorded for this chain."""
+    if address is None:
+        entry = load_deployments(workdir, chain.chain_id).get("fee.pool")
+        if entry is None:
+            raise ChainError(f"no fee pool recorded for chain {chain.chain_id}",
+                             hint="run `prover deploy fee --rpc-url ...` first (or `prover demo`)")
+        address = entry["address"]
+    artifact = load_artifact(workdir / "out" / "AdaptiveFeePool.json", "prover deploy fee")
+    return contract_at(chain, address, artifact["abi"])
+
+
+def prove_pool_state(pool: Any, chain: Chain, paths: CircuitPaths, manifest: Manifest, proof_out: Path) -> tuple[int, Path, float]:
+    """Prove the model on the pool's own last observations; returns (epoch, proof, seconds)."""
+    assert manifest.info is not None
+    epoch = int(call(chain, pool, "currentEpoch"))
+    prices = [int(p) for p in call(chain, pool, "observations")]
+    scale = manifest.info.input_scales[0]
+    features = np.asarray(fixed_point_features(prices, scale), dtype=np.float64) / 2**scale
+    with tempfile.TemporaryDirectory() as scratch:
+        sample = Path(scratch) / "input.json"
+        write_input(sample, [features.reshape(1, 1, -1)])
+        result = prove(paths, manifest, sample, proof_out)
+    return epoch, result.proof_path, result.prove_seconds
+
+
+def submit_fee_update(chain: Chain, pool: Any, paths: CircuitPaths, manifest: Manifest, proof_out: Path) -> FeeUpdate:
+    """Prove over the pool's observations and send `updateFee`; the fee before and after."""
+    assert manifest.info is not None
+    epoch, proof_file, seconds = prove_pool_state(pool, chain, paths, manifest, proof_out)
+    document = load_proof(proof_file, paths)
+    instances = instances_of(document)
+    expected = [int(v) for v in call(chain, pool, "expectedInputs")]
+    if instances[: len(expected)] != expected:
+        raise ChainError("the proof's inputs differ from the pool's expected inputs",
+                         hint="the circuit's input scale must match the pool's (redeploy the pool)")
+    old_fee = int(call(chain, pool, "feeBps"))
+    raw = proof_bytes(document)
+    verifier_address = str(call(chain, pool, "verifier"))
+    verification = verify_onchain(chain, paths, verifier_address, proof_file)
+    receipt = transact(chain, pool, "updateFee", epoch, raw, instances)
+    new_fee = int(call(chain, pool, "feeBps"))
+    output_felt = document["instances"][-1][-1]
+    volatility = ezkl_api.felt_to_float(output_felt, manifest.info.output_scales[0])
+    return FeeUpdate(
+        epoch=epoch, old_fee_bps=old_fee, new_fee_bps=new_fee, volatility=volatility,
+        gas_used=int(receipt["gasUsed"]), verify_gas=verification.gas, prove_seconds=seconds,
+        proof_bytes=len(raw),
+    )
