@@ -25,12 +25,10 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-# Off-chain path until the on-chain work lands: build, prove and verify the fee model.
+# The main job: embedded anvil, deploy verifier + pool, calm then volatile swaps,
+# prove over the pool's observations, updateFee; ends by itself.
 demo: setup
-	$(BIN)/prover build fee --workdir $(DEMO_DIR)
-	$(BIN)/prover example fee --out $(DEMO_DIR)/fee-input.json
-	$(BIN)/prover prove fee --workdir $(DEMO_DIR) --input $(DEMO_DIR)/fee-input.json --out $(DEMO_DIR)/fee-proof.json
-	$(BIN)/prover verify fee --workdir $(DEMO_DIR) --proof $(DEMO_DIR)/fee-proof.json
+	$(BIN)/prover demo --workdir $(DEMO_DIR)
 
 test: setup
 	$(BIN)/python -m pytest

@@ -31,6 +31,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 WorkdirOpt = Annotated[Path, typer.Option("--workdir", "-w", help="Folder holding circuits/ (default: current).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable results on stdout.")]
+RpcOpt = Annotated[Optional[str], typer.Option("--rpc-url", envvar="PROVER_RPC_URL",
+                                               help="RPC node; default: an embedded anvil.")]
+KeyOpt = Annotated[Optional[str], typer.Option("--private-key", envvar="PROVER_PRIVATE_KEY",
+                                               help="Signing key (env PROVER_PRIVATE_KEY).", show_default=False)]
 
 
 def handles_errors(command: F) -> F:
@@ -86,3 +90,4 @@ def show_table(title: str, rows: list[tuple[str, str]]) -> None:
 
 
 from prover import commands  # noqa: E402,F401  (registers the commands on `app`)
+from prover import chain_commands  # noqa: E402,F401

@@ -9,10 +9,12 @@ import typer
 
 from models import get_model, model_names
 from prover import ezkl_api
-from prover.artifacts import Manifest, circuit_paths, load_manifest
-from prover.cli import JsonOpt, RichReporter, WorkdirOpt, app, emit_json, err, handles_errors, show_table
+from prover.artifacts import CircuitPaths, Manifest, circuit_paths, load_manifest
+from prover.chain import connect
+from prover.cli import JsonOpt, KeyOpt, RichReporter, RpcOpt, WorkdirOpt, app, emit_json, err, handles_errors, show_table
 from prover.config import CircuitConfig, Visibility
 from prover.errors import ProverError, UnknownModelError
+from prover.onchain import deploy_verifier, deployed_verifier, verify_onchain
 from prover.pipeline import UserModel, build_onnx, build_reference, open_circuit
 from prover.proving import prove as prove_input
 from prover.proving import verify as verify_proof
@@ -120,21 +122,44 @@ def prove_command(
 def verify_command(
     name: Annotated[str, typer.Argument(help="Circuit name.")],
     proof: Annotated[Path, typer.Option(help="Proof JSON written by `prover prove`.")],
+    onchain: Annotated[bool, typer.Option("--onchain", help="Call the deployed Solidity verifier instead.")] = False,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
     """Exit 0 if the proof verifies, 1 if a well-formed proof does not, 2 if it is not a proof for NAME."""
     paths, manifest = open_circuit(name, workdir)
     _warn_dev_srs(manifest)
-    result = verify_proof(paths, manifest, proof)
-    if json_out:
-        emit_json({"valid": result.valid, "verify_seconds": round(result.seconds, 4), "proof": str(proof)})
-    elif result.valid:
-        err.print(f"[green]valid[/] proof for {name} ({result.seconds * 1000:.0f} ms)")
+    if onchain:
+        valid = _verify_onchain(paths, manifest, proof, rpc_url, private_key, json_out)
     else:
-        err.print(f"[red]invalid[/] proof for {name}: it does not verify")
-    if not result.valid:
+        result = verify_proof(paths, manifest, proof)
+        valid = result.valid
+        if json_out:
+            emit_json({"valid": result.valid, "verify_seconds": round(result.seconds, 4), "proof": str(proof)})
+        elif result.valid:
+            err.print(f"[green]valid[/] proof for {name} ({result.seconds * 1000:.0f} ms)")
+    if not valid:
+        if not json_out:
+            err.print(f"[red]invalid[/] proof for {name}: it does not verify")
         raise typer.Exit(1)
+
+
+def _verify_onchain(paths: CircuitPaths, manifest: Manifest, proof: Path, rpc_url: str | None,
+                    private_key: str | None, json_out: bool) -> bool:
+    """Through the recorded verifier for this vk, else one deployed now (embedded: always)."""
+    with connect(rpc_url, private_key, log_dir=paths.root) as chain:
+        address = deployed_verifier(chain, paths, manifest)
+        if address is None:
+            address = deploy_verifier(chain, paths, manifest).address
+        result = verify_onchain(chain, paths, address, proof)
+    if json_out:
+        emit_json({"valid": result.valid, "verify_gas": result.gas, "verifier": address,
+                   "chain_id": chain.chain_id, "proof": str(proof)})
+    elif result.valid:
+        err.print(f"[green]valid[/] on chain {chain.chain_id}: verifier {address}, verifyProof gas {result.gas:,}")
+    return result.valid
 
 
 @app.command("inspect")
