@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from web3 import Web3
 
 from models.fee import FEE_THRESHOLDS, FEE_TIERS_BPS, fixed_point_features
 from prover import ezkl_api
@@ -67,9 +68,10 @@ def deploy_verifier(chain: Chain, paths: CircuitPaths, manifest: Manifest) -> De
     """Render + compile (1-2 s) and deploy; recorded with the vk hash it verifies."""
     build = build_verifier(paths, manifest)
     result = deploy(chain, load_artifact(build.artifact, f"prover verifier {paths.name}"))
+    code_hash = Web3.keccak(chain.w3.eth.get_code(result.address)).hex()
     record_deployment(paths.workdir, chain.chain_id, verifier_key(paths.name), {
         "address": result.address, "vk_sha256": manifest.files["vk"].sha256, "gas_used": result.gas_used,
-        "runtime_bytes": build.runtime_size,
+        "runtime_bytes": build.runtime_size, "code_hash": code_hash,
     })
     return result
 
@@ -79,7 +81,8 @@ def deployed_verifier(chain: Chain, paths: CircuitPaths, manifest: Manifest) -> 
     entry = load_deployments(paths.workdir, chain.chain_id).get(verifier_key(paths.name))
     if entry is None or entry.get("vk_sha256") != manifest.files["vk"].sha256:
         return None
-    if not chain.w3.eth.get_code(entry["address"]):
+    # A restarted dev chain reuses addresses: trust the record only if the code is ours.
+    if Web3.keccak(chain.w3.eth.get_code(entry["address"])).hex() != entry.get("code_hash"):
         return None
     return str(entry["address"])
 
