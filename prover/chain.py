@@ -296,7 +296,7 @@ def contract_at(chain: Chain, address: str, abi: list[dict[str, Any]]) -> Contra
     return chain.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
 
 
-def _send(chain: Chain, action: str, abi: Sequence[dict[str, Any]], tx: dict[str, Any]) -> TxReceipt:
+def send_transaction(chain: Chain, action: str, abi: Sequence[dict[str, Any]], tx: dict[str, Any]) -> TxReceipt:
     """Estimate (where most reverts surface), price, sign locally, send raw, await the receipt."""
     w3 = chain.w3
     tx = {**tx, "from": chain.account.address, "chainId": chain.chain_id}
@@ -334,20 +334,20 @@ def deploy(chain: Chain, artifact: dict[str, Any], *args: Any) -> DeployResult:
     abi, bytecode = artifact["abi"], artifact["bytecode"]
     factory = chain.w3.eth.contract(abi=abi, bytecode=bytecode)
     data = _guarded("deploy", abi, lambda: factory.constructor(*args).data_in_transaction)
-    receipt = _send(chain, "deploy", abi, {"data": data, "value": 0})
+    receipt = send_transaction(chain, "deploy", abi, {"data": data, "value": 0})
     return DeployResult(address=str(receipt["contractAddress"]), gas_used=int(receipt["gasUsed"]),
                         tx_hash=receipt["transactionHash"].to_0x_hex())
 
 
 def transact(chain: Chain, contract: Contract, fn_name: str, *args: Any, value: int = 0) -> TxReceipt:
     data = _guarded(fn_name, contract.abi, lambda: contract.encode_abi(fn_name, args=list(args)))
-    return _send(chain, fn_name, contract.abi, {"to": contract.address, "data": data, "value": value})
+    return send_transaction(chain, fn_name, contract.abi, {"to": contract.address, "data": data, "value": value})
 
 
-def call(chain: Chain, contract: Contract, fn_name: str, *args: Any) -> Any:
-    """Read a view function as our account would see it."""
-    return _guarded(fn_name, contract.abi,
-                    lambda: contract.functions[fn_name](*args).call({"from": chain.account.address}))
+def call(chain: Chain, contract: Contract, fn_name: str, *args: Any, block: int | str = "latest") -> Any:
+    """Read a view function as our account would see it, at `block` (pin it for consistent reads)."""
+    return _guarded(fn_name, contract.abi, lambda: contract.functions[fn_name](*args).call(
+        {"from": chain.account.address}, block_identifier=block))
 
 
 def estimate_gas(chain: Chain, contract: Contract, fn_name: str, *args: Any, value: int = 0) -> int:

@@ -132,8 +132,9 @@ def fee_pool(chain: Chain, workdir: Path, address: str | None = None) -> Any:
 def prove_pool_state(pool: Any, chain: Chain, paths: CircuitPaths, manifest: Manifest, proof_out: Path) -> tuple[int, Path, float]:
     """Prove the model on the pool's own last observations; returns (epoch, proof, seconds)."""
     assert manifest.info is not None
-    epoch = int(call(chain, pool, "currentEpoch"))
-    prices = [int(p) for p in call(chain, pool, "observations")]
+    block = chain.w3.eth.block_number  # one block for both reads: a price in between would mislabel the epoch
+    epoch = int(call(chain, pool, "currentEpoch", block=block))
+    prices = [int(p) for p in call(chain, pool, "observations", block=block)]
     scale = manifest.info.input_scales[0]
     features = np.asarray(fixed_point_features(prices, scale), dtype=np.float64) / 2**scale
     with tempfile.TemporaryDirectory() as scratch:
