@@ -17,7 +17,14 @@ from prover.chain import DEV_PRIVATE_KEY, AnvilNode, connect
 from prover.cli import JsonOpt, KeyOpt, RichReporter, RpcOpt, WorkdirOpt, app, emit_json, err, handles_errors, show_table
 from prover.demo import run_demo
 from prover.errors import ChainError
-from prover.onchain import PoolParams, deploy_fee_pool, deploy_verifier, fee_pool, submit_fee_update
+from prover.onchain import (
+    PoolParams,
+    deploy_fee_pool,
+    deploy_reusable_verifier,
+    deploy_verifier,
+    fee_pool,
+    submit_fee_update,
+)
 from prover.pipeline import open_circuit
 from prover.solc import EIP170_LIMIT
 from prover.verifier import build_verifier
@@ -56,6 +63,7 @@ def verifier_command(
 @handles_errors
 def deploy_command(
     name: Annotated[str, typer.Argument(help="Circuit name (fee also deploys the pool).")],
+    reusable: Annotated[bool, typer.Option(help="ezkl's reusable verifier + this model's VKA (no pool).")] = False,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
     workdir: WorkdirOpt = Path("."),
@@ -65,10 +73,10 @@ def deploy_command(
     paths, manifest = open_circuit(name, workdir)
     _warn_embedded(rpc_url)
     with connect(rpc_url, private_key, log_dir=paths.root) as chain:
-        verifier = deploy_verifier(chain, paths, manifest)
+        verifier = (deploy_reusable_verifier if reusable else deploy_verifier)(chain, paths, manifest)
         document: dict[str, object] = {"chain_id": chain.chain_id, "verifier": verifier.address,
-                                       "verifier_deploy_gas": verifier.gas_used}
-        if name == "fee":
+                                       "verifier_deploy_gas": verifier.gas_used, "reusable": reusable}
+        if name == "fee" and not reusable:  # the pool calls IHalo2Verifier's two-argument verifyProof
             pool = deploy_fee_pool(chain, workdir, verifier.address, manifest, PoolParams())
             document |= {"pool": pool.address, "pool_deploy_gas": pool.gas_used}
     if json_out:

@@ -14,7 +14,7 @@ from prover.chain import connect
 from prover.cli import JsonOpt, KeyOpt, RichReporter, RpcOpt, WorkdirOpt, app, emit_json, err, handles_errors, show_table
 from prover.config import CircuitConfig, Visibility
 from prover.errors import ProverError, UnknownModelError
-from prover.onchain import deploy_verifier, deployed_verifier, verify_onchain
+from prover.onchain import deploy_reusable_verifier, deploy_verifier, deployed_verifier, verify_onchain
 from prover.pipeline import UserModel, build_onnx, build_reference, open_circuit
 from prover.proving import prove as prove_input
 from prover.proving import verify as verify_proof
@@ -123,6 +123,7 @@ def verify_command(
     name: Annotated[str, typer.Argument(help="Circuit name.")],
     proof: Annotated[Path, typer.Option(help="Proof JSON written by `prover prove`.")],
     onchain: Annotated[bool, typer.Option("--onchain", help="Call the deployed Solidity verifier instead.")] = False,
+    reusable: Annotated[bool, typer.Option(help="With --onchain: ezkl's reusable verifier + this model's VKA.")] = False,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
     workdir: WorkdirOpt = Path("."),
@@ -132,7 +133,7 @@ def verify_command(
     paths, manifest = open_circuit(name, workdir)
     _warn_dev_srs(manifest)
     if onchain:
-        valid = _verify_onchain(paths, manifest, proof, rpc_url, private_key, json_out)
+        valid = _verify_onchain(paths, manifest, proof, rpc_url, private_key, json_out, reusable)
     else:
         result = verify_proof(paths, manifest, proof)
         valid = result.valid
@@ -147,13 +148,14 @@ def verify_command(
 
 
 def _verify_onchain(paths: CircuitPaths, manifest: Manifest, proof: Path, rpc_url: str | None,
-                    private_key: str | None, json_out: bool) -> bool:
+                    private_key: str | None, json_out: bool, reusable: bool) -> bool:
     """Through the recorded verifier for this vk, else one deployed now (embedded: always)."""
     with connect(rpc_url, private_key, log_dir=paths.root) as chain:
-        address = deployed_verifier(chain, paths, manifest)
+        address = deployed_verifier(chain, paths, manifest, reusable)
         if address is None:
-            address = deploy_verifier(chain, paths, manifest).address
-        result = verify_onchain(chain, paths, address, proof)
+            deployer = deploy_reusable_verifier if reusable else deploy_verifier
+            address = deployer(chain, paths, manifest).address
+        result = verify_onchain(chain, paths, address, proof, reusable)
     if json_out:
         emit_json({"valid": result.valid, "verify_gas": result.gas, "verifier": address,
                    "chain_id": chain.chain_id, "proof": str(proof)})

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from web3 import Web3
+from web3.exceptions import ContractLogicError
 
 from models.fee import FEE_THRESHOLDS, FEE_TIERS_BPS, fixed_point_features
 from prover import ezkl_api
@@ -76,9 +77,40 @@ def deploy_verifier(chain: Chain, paths: CircuitPaths, manifest: Manifest) -> De
     return result
 
 
-def deployed_verifier(chain: Chain, paths: CircuitPaths, manifest: Manifest) -> str | None:
+def read_vka(path: Path) -> list[bytes]:
+    """ezkl's VK artifact: bincode Vec<[u8; 32]> (u64 little-endian count, then the words)."""
+    data = path.read_bytes()
+    count = int.from_bytes(data[:8], "little")
+    if len(data) != 8 + 32 * count:
+        raise ChainError(f"{path} is not a VK artifact ({len(data)} bytes for {count} words)")
+    return [data[8 + 32 * i : 40 + 32 * i] for i in range(count)]
+
+
+def deploy_reusable_verifier(chain: Chain, paths: CircuitPaths, manifest: Manifest) -> DeployResult:
+    """ezkl's reusable verifier plus this model's VK artifact registered in it.
+
+    For circuits whose own verifier would exceed EIP-170: the verifying key lives in
+    calldata (the VKA), pinned by the digest `registerVka` returns.
+    """
+    build = build_verifier(paths, manifest, reusable=True)
+    assert build.vka is not None
+    artifact = load_artifact(build.artifact, f"prover verifier {paths.name} --reusable")
+    result = deploy(chain, artifact)
+    verifier = contract_at(chain, result.address, artifact["abi"])
+    words = read_vka(build.vka)
+    digest = call(chain, verifier, "registerVka", words)
+    transact(chain, verifier, "registerVka", words)
+    record_deployment(paths.workdir, chain.chain_id, verifier_key(paths.name, reusable=True), {
+        "address": result.address, "vk_sha256": manifest.files["vk"].sha256, "gas_used": result.gas_used,
+        "runtime_bytes": build.runtime_size, "vka_digest": "0x" + bytes(digest).hex(),
+        "code_hash": Web3.keccak(chain.w3.eth.get_code(result.address)).hex(),
+    })
+    return result
+
+
+def deployed_verifier(chain: Chain, paths: CircuitPaths, manifest: Manifest, reusable: bool = False) -> str | None:
     """The recorded verifier for this circuit's current vk on this chain, if any (and live)."""
-    entry = load_deployments(paths.workdir, chain.chain_id).get(verifier_key(paths.name))
+    entry = load_deployments(paths.workdir, chain.chain_id).get(verifier_key(paths.name, reusable))
     if entry is None or entry.get("vk_sha256") != manifest.files["vk"].sha256:
         return None
     # A restarted dev chain reuses addresses: trust the record only if the code is ours.
@@ -87,18 +119,38 @@ def deployed_verifier(chain: Chain, paths: CircuitPaths, manifest: Manifest) -> 
     return str(entry["address"])
 
 
-def verify_onchain(chain: Chain, paths: CircuitPaths, address: str, proof_file: Path) -> OnchainVerification:
+def verify_onchain(
+    chain: Chain, paths: CircuitPaths, address: str, proof_file: Path, reusable: bool = False
+) -> OnchainVerification:
     """eth_call the verifier through its ABI; a revert or `false` is an invalid proof."""
     document = load_proof(proof_file, paths)
-    artifact = load_artifact(VerifierPaths(paths.workdir, paths.name, False).artifact, f"prover verifier {paths.name}")
+    where = VerifierPaths(paths.workdir, paths.name, reusable)
+    artifact = load_artifact(where.artifact, f"prover verifier {paths.name}" + (" --reusable" if reusable else ""))
     verifier = contract_at(chain, address, artifact["abi"])
-    args = (proof_bytes(document), instances_of(document))
+    args: tuple[Any, ...] = (proof_bytes(document), instances_of(document))
+    if reusable:
+        args = (*args, read_vka(where.vka))
+    if reusable:
+        return _verify_reusable(chain, verifier, args)
     try:
         valid = bool(call(chain, verifier, "verifyProof", *args))
     except TransactionReverted:
         return OnchainVerification(False, None)
     gas = estimate_gas(chain, verifier, "verifyProof", *args) if valid else None
     return OnchainVerification(valid, gas)
+
+
+def _verify_reusable(chain: Chain, verifier: Any, args: tuple[Any, ...]) -> OnchainVerification:
+    """The reusable verifier's return data is not ABI-decodable as declared; read word 0."""
+    tx = {"to": verifier.address, "from": chain.account.address,
+          "data": verifier.encode_abi("verifyProof", args=list(args))}
+    try:
+        returned = bytes(chain.w3.eth.call(tx))  # type: ignore[arg-type]
+    except (ContractLogicError, ValueError):
+        return OnchainVerification(False, None)
+    if len(returned) < 32 or int.from_bytes(returned[:32], "big") != 1:
+        return OnchainVerification(False, None)
+    return OnchainVerification(True, int(chain.w3.eth.estimate_gas(tx)))  # type: ignore[arg-type]
 
 
 def deploy_fee_pool(chain: Chain, workdir: Path, verifier: str, manifest: Manifest, params: PoolParams) -> DeployResult:

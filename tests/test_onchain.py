@@ -249,6 +249,20 @@ def test_cli_verify_onchain_rejects_a_flipped_byte(env: Env, work: Path, tmp_pat
     assert "Traceback" not in result.stderr
 
 
+def test_cli_reusable_verifier_with_vka(env: Env, work: Path, tmp_path: Path) -> None:
+    """The reusable verifier + per-model VKA (for verifiers over EIP-170) accepts and rejects like the plain one."""
+    good = run_cli("verify", "fee", "--proof", env.proof_file, "--onchain", "--reusable", "--json", "--workdir", work)
+    assert good.code == 0, good.stderr
+    assert json.loads(good.stdout)["verify_gas"] > 0
+    assert (work / "out" / "fee" / "vka.bin").is_file()
+    raw = bytearray(proof_bytes(env.document))
+    raw[len(raw) // 2] ^= 0x01
+    bad = write_proof(tmp_path / "flipped.json", env.document, bytes(raw), instances_of(env.document))
+    rejected = run_cli("verify", "fee", "--proof", bad, "--onchain", "--reusable", "--json", "--workdir", work)
+    assert rejected.code == 1, rejected.stderr
+    assert json.loads(rejected.stdout)["valid"] is False
+
+
 def test_cli_verifier_fits_and_models_do_not_collide(work: Path) -> None:
     """A verifier over EIP-170 cannot be deployed, and one model's verifier must never overwrite another's."""
     fee = run_cli("verifier", "fee", "--json", "--workdir", work)
