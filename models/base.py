@@ -7,6 +7,8 @@ offline data in seconds, so the repo never ships weights and a build is reproduc
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -58,3 +60,47 @@ class ReferenceModel(ABC):
     def example_input(self) -> np.ndarray:
         """One encoded held-out input, shape (1, *input_shape), for demos and smoke tests."""
         return self.heldout_set()[:1]
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Train on one intra-op thread, then restore the caller's setting.
+
+    The models are tiny, so threads only add synchronisation: with two cores shared by
+    another process, two threads made training 30x slower. One thread also keeps the
+    weights independent of the machine's core count.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def fit_minibatches(
+    build: Callable[[], torch.nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+) -> torch.nn.Module:
+    """Adam over seeded minibatches: every random draw (init, order) comes from `seed`."""
+    with one_torch_thread():
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        model = build()
+        optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+        for _ in range(epochs):
+            order = torch.from_numpy(rng.permutation(len(x)))
+            for start in range(0, len(x), batch_size):
+                batch = order[start : start + batch_size]
+                optimizer.zero_grad()
+                loss_fn(model(x[batch]), y[batch]).backward()
+                optimizer.step()
+    return model.eval()
+

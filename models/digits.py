@@ -12,8 +12,6 @@ scale's grid (``round(v * 2**scale / 16) / 2**scale``); at scale >= 4 that is ex
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
@@ -21,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.base import ReferenceModel
+from models.base import ReferenceModel, fit_minibatches
 from prover.config import CircuitConfig
 
 #: largest pixel value in load_digits
@@ -63,22 +61,6 @@ def _as_pixels(raw: Any) -> np.ndarray:
     if arr.min() < 0 or arr.max() > PIXEL_MAX:
         raise ValueError(f"digits pixels must be in 0..{PIXEL_MAX}")
     return arr.astype(np.int64).reshape(SIDE, SIDE)
-
-
-@contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Train on one intra-op thread, then restore the caller's setting.
-
-    The model is tiny, so threads only add synchronisation: with two cores shared by
-    another process, two threads made training 30x slower. One thread also keeps the
-    weights independent of the machine's core count.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class DigitsModel(ReferenceModel):
@@ -152,28 +134,11 @@ class DigitsModel(ReferenceModel):
         Inputs are the exact ``v / 16`` values (scale-independent), so tuning the
         circuit's input_scale never changes the trained weights.
         """
-        with _one_torch_thread():
-            return self._fit()
-
-    def _fit(self) -> nn.Module:
-        """The loop itself; every random draw comes from `self.seed`."""
-        torch.manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
         x_train, y_train, _, _ = self._split
         x = torch.from_numpy(_quantize_pixels(x_train, TRAIN_SCALE)[:, None, :, :])
-        y = torch.from_numpy(y_train)
-        model = self.build()
-        optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
-        n = len(x)
-        for _ in range(self.epochs):
-            order = torch.from_numpy(rng.permutation(n))
-            for start in range(0, n, self.batch_size):
-                batch = order[start : start + self.batch_size]
-                optimizer.zero_grad()
-                loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
-                loss.backward()
-                optimizer.step()
-        return model.eval()
+        return fit_minibatches(self.build, x, torch.from_numpy(y_train), nn.functional.cross_entropy,
+                               seed=self.seed, epochs=self.epochs, batch_size=self.batch_size,
+                               learning_rate=self.learning_rate)
 
     def calibration_set(self) -> np.ndarray:
         return self._calibration.copy()

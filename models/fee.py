@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.base import ReferenceModel
+from models.base import ReferenceModel, fit_minibatches
 from prover.config import CircuitConfig
 
 #: prices per observation window; the last one is the reference ("latest") price
@@ -157,22 +156,6 @@ def _to_float(fixed: np.ndarray, scale: int) -> np.ndarray:
     return (fixed.astype(np.float64) / 2**scale).astype(np.float32)
 
 
-@contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Train on one intra-op thread, then restore the caller's setting.
-
-    The model is tiny, so threads only add synchronisation: with two cores shared by
-    another process, two threads made training 30x slower. One thread also keeps the
-    weights independent of the machine's core count.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 class FeeModel(ReferenceModel):
     """MLP 8 -> 16 -> 1 predicting next-steps volatility, bucketed into a swap fee."""
 
@@ -241,28 +224,12 @@ class FeeModel(ReferenceModel):
 
     def train(self) -> nn.Module:
         """Adam on MSE with seeded minibatches; about 2.5 s on one CPU thread."""
-        with _one_torch_thread():
-            return self._fit()
-
-    def _fit(self) -> nn.Module:
-        """The loop itself; every random draw comes from `self.seed`."""
-        torch.manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
         x_np, y_np = self._training_data
-        x = torch.from_numpy(x_np)
-        y = torch.from_numpy(y_np).unsqueeze(1)
-        model = nn.Sequential(nn.Linear(N_FEATURES, 16), nn.ReLU(), nn.Linear(16, 1))
-        optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
-        n = len(x)
-        for _ in range(self.epochs):
-            order = torch.from_numpy(rng.permutation(n))
-            for start in range(0, n, self.batch_size):
-                batch = order[start : start + self.batch_size]
-                optimizer.zero_grad()
-                loss = nn.functional.mse_loss(model(x[batch]), y[batch])
-                loss.backward()
-                optimizer.step()
-        return model.eval()
+        return fit_minibatches(
+            lambda: nn.Sequential(nn.Linear(N_FEATURES, 16), nn.ReLU(), nn.Linear(16, 1)),
+            torch.from_numpy(x_np), torch.from_numpy(y_np).unsqueeze(1), nn.functional.mse_loss,
+            seed=self.seed, epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+        )
 
     def calibration_set(self) -> np.ndarray:
         return self._calibration.copy()
