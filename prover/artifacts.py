@@ -20,11 +20,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from prover.config import CircuitConfig
+from prover.config import CircuitConfig, Layout
 from prover.errors import MissingArtifactError, ProverError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-MANIFEST_SCHEMA = 1
+MANIFEST_SCHEMA = 2
 
 
 def validate_name(name: str) -> str:
@@ -190,11 +190,40 @@ class FidelityReport(BaseModel):
     disagreements: int | None = None
 
 
+class TrialRecord(BaseModel):
+    """One settings candidate the tuner looked at, and how far it got."""
+
+    phase: Literal["scales", "layout", "finalist"]
+    layout: Layout
+    status: str = Field(description="'passed', 'chosen', or why it was pruned")
+    num_rows: int | None = None
+    max_abs_error: float | None = None
+    agreement: float | None = None
+    setup_s: float | None = None
+    prove_s: float | None = None
+    pk_bytes: int | None = None
+    proof_bytes: int | None = None
+    verify_gas: int | None = None
+
+
+class TuningReport(BaseModel):
+    """What `prover tune` searched, under which bounds, and what it chose."""
+
+    objective: str
+    max_error: float | None
+    min_agreement: float | None
+    decision: str | None
+    chosen: Layout
+    seconds: float
+    trials: list[TrialRecord] = Field(default_factory=list)
+
+
 class CircuitInfo(BaseModel):
-    """Facts read back from the calibrated settings, for `inspect` and later stages."""
+    """Facts read back from the settings actually used, for `inspect` and later stages."""
 
     logrows: int
     num_rows: int
+    layout: Layout
     input_scales: list[int]
     output_scales: list[int]
     param_scale: int
@@ -214,6 +243,7 @@ class Manifest(BaseModel):
     srs: SrsRecord | None = None
     stages: dict[str, StageRecord] = Field(default_factory=dict)
     fidelity: FidelityReport | None = None
+    tuning: TuningReport | None = None
 
 
 def load_manifest(paths: CircuitPaths, *, required: bool = True) -> Manifest | None:

@@ -33,6 +33,11 @@ WorkdirOpt = Annotated[Path, typer.Option("--workdir", "-w", help="Folder holdin
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable results on stdout.")]
 RpcOpt = Annotated[Optional[str], typer.Option("--rpc-url", envvar="PROVER_RPC_URL",
                                                help="RPC node; default: an embedded anvil.")]
+SettingsOpt = Annotated[Optional[str], typer.Option(
+    "--settings", help="tuned (default: search for the cheapest circuit) | manual | ezkl-default (baseline)")]
+MaxErrorOpt = Annotated[Optional[float], typer.Option(help="Tuner bound: max |circuit - float| on held-out data.")]
+MinAgreementOpt = Annotated[Optional[float], typer.Option(help="Tuner bound: share of equal decisions (default 1.0).")]
+ObjectiveOpt = Annotated[Optional[str], typer.Option(help="Tuner objective: prove | gas | balanced (default).")]
 KeyOpt = Annotated[Optional[str], typer.Option("--private-key", envvar="PROVER_PRIVATE_KEY",
                                                help="Signing key (env PROVER_PRIVATE_KEY).", show_default=False)]
 
@@ -53,28 +58,51 @@ def handles_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def tuning_overrides(settings: str | None, max_error: float | None, min_agreement: float | None,
+                     objective: str | None) -> dict[str, object]:
+    """Config overrides from the tuning flags shared by `build` and `tune` (None: unset)."""
+    values = {"settings": settings, "max_error": max_error, "min_agreement": min_agreement, "objective": objective}
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
     sys.stdout.flush()
 
 
 class RichReporter:
-    """Spinner while a stage runs, then one line with its status and elapsed time."""
+    """Spinner while a stage runs, then one line with its status and elapsed time.
+
+    Stages nest (the tuner reports inside the settings stage): rich allows one live
+    spinner, so the inner one replaces the outer until it finishes.
+    """
 
     def __init__(self) -> None:
         self._status: Any = None
+        self._open: list[str] = []
+
+    def _spin(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        if self._open:
+            self._status = err.status(self._open[-1], spinner="dots")
+            self._status.start()
 
     def stage_started(self, stage: str, detail: str) -> None:
-        self._status = err.status(f"{stage} {detail}".strip(), spinner="dots")
-        self._status.start()
+        self._open.append(f"{stage} {detail}".strip())
+        self._spin()
 
     def stage_finished(self, stage: str, status: str, seconds: float, detail: str) -> None:
+        if self._open:
+            self._open.pop()
         if self._status is not None:
             self._status.stop()
             self._status = None
         mark = {"done": "[green]✓[/]", "cached": "[dim]·[/]"}.get(status, "[red]✗[/]")
         shown = status if status != "done" else f"{seconds:6.2f}s"
         err.print(f"{mark} {stage:<9} {shown:>8}  [dim]{detail}[/]")
+        self._spin()
 
     def warn(self, message: str) -> None:
         err.print(f"[bold yellow]warning:[/] {message}", soft_wrap=True)
@@ -91,3 +119,5 @@ def show_table(title: str, rows: list[tuple[str, str]]) -> None:
 
 from prover import commands  # noqa: E402,F401  (registers the commands on `app`)
 from prover import chain_commands  # noqa: E402,F401
+from prover import batch_commands  # noqa: E402,F401
+from prover import tuning_commands  # noqa: E402,F401

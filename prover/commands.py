@@ -11,8 +11,11 @@ from models import get_model, model_names
 from prover import ezkl_api
 from prover.artifacts import CircuitPaths, Manifest, circuit_paths, load_manifest
 from prover.chain import connect
-from prover.cli import JsonOpt, KeyOpt, RichReporter, RpcOpt, WorkdirOpt, app, emit_json, err, handles_errors, show_table
-from prover.config import CircuitConfig, Visibility
+from prover.cli import (
+    JsonOpt, KeyOpt, MaxErrorOpt, MinAgreementOpt, ObjectiveOpt, RichReporter, RpcOpt, SettingsOpt, WorkdirOpt, app,
+    emit_json, err, handles_errors, show_table, tuning_overrides,
+)
+from prover.config import CircuitConfig, Visibility, checked_config
 from prover.errors import ProverError, UnknownModelError
 from prover.onchain import deploy_reusable_verifier, deploy_verifier, deployed_verifier, verify_onchain
 from prover.pipeline import UserModel, build_onnx, build_reference, open_circuit
@@ -55,18 +58,28 @@ def build_command(
     input_visibility: Annotated[VisOpt, typer.Option(help="public | private | hashed")] = None,
     output_visibility: Annotated[VisOpt, typer.Option(help="public | private | hashed")] = None,
     param_visibility: Annotated[VisOpt, typer.Option(help="fixed | hashed | private (off-chain only)")] = None,
-    input_scale: Annotated[Optional[int], typer.Option(help="Fixed-point bits of inputs and weights.")] = None,
-    logrows: Annotated[Optional[int], typer.Option(help="Pin logrows (>= what calibration needs).")] = None,
+    settings: SettingsOpt = None,
+    max_error: MaxErrorOpt = None,
+    min_agreement: MinAgreementOpt = None,
+    objective: ObjectiveOpt = None,
+    input_scale: Annotated[Optional[int], typer.Option(help="Input bits (manual); centre of the tuner's search.")] = None,
+    param_scale: Annotated[Optional[int], typer.Option(help="Weight bits (manual; default: input scale).")] = None,
+    decomp_base: Annotated[Optional[int], typer.Option(help="Decomposition base (manual).")] = None,
+    decomp_legs: Annotated[Optional[int], typer.Option(help="Decomposition legs (manual).")] = None,
+    inner_cols: Annotated[Optional[int], typer.Option(help="Inner columns (manual).")] = None,
+    logrows: Annotated[Optional[int], typer.Option(help="Pin logrows (>= what the circuit needs).")] = None,
     offchain: Annotated[bool, typer.Option("--offchain", help="Not for on-chain use: allows private params.")] = False,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
-    """Export, calibrate, compile and set up a circuit; each stage reruns only if its inputs changed."""
+    """Export, tune (or size) settings, compile and set up; each stage reruns only if its inputs changed."""
     overrides = {key: value for key, value in {
         "input_visibility": input_visibility, "output_visibility": output_visibility,
-        "param_visibility": param_visibility, "input_scale": input_scale,
+        "param_visibility": param_visibility, "input_scale": input_scale, "param_scale": param_scale,
+        "decomp_base": decomp_base, "decomp_legs": decomp_legs, "num_inner_cols": inner_cols,
         "logrows": logrows,
     }.items() if value is not None}
+    overrides.update(tuning_overrides(settings, max_error, min_agreement, objective))
     if offchain:
         overrides["onchain"] = False
     reporter = RichReporter()
@@ -74,7 +87,7 @@ def build_command(
         if name is not None or circuit_name is None or data is None:
             raise ProverError("--onnx needs --name and --data, and no model argument",
                               hint="prover build --onnx model.onnx --name mymodel --data calib.json")
-        config = CircuitConfig(**overrides)  # type: ignore[arg-type]
+        config = checked_config(CircuitConfig(), overrides)
         manifest = build_onnx(circuit_name, workdir, UserModel(onnx, data, holdout), config, srs=srs, reporter=reporter)
     else:
         if name is None:
@@ -189,8 +202,7 @@ def inspect_command(
         rows += [
             ("logrows / rows", f"{info.logrows} / {info.num_rows:,}"),
             ("scales", f"inputs {info.input_scales}, params {info.param_scale}, outputs {info.output_scales}"),
-            ("layout", f"decomp {manifest.config.decomp_base} x {manifest.config.decomp_legs}, "
-                       f"inner cols {manifest.config.num_inner_cols}"),
+            ("layout", f"{manifest.config.settings}: {info.layout.short()}"),
             ("input range", ", ".join(f"[{lo:.4g}, {hi:.4g}]" for lo, hi in info.input_range)),
         ]
     for key in ("pk", "vk", "compiled", "onnx"):
@@ -219,6 +231,7 @@ def _summary(manifest: Manifest) -> dict[str, object]:
         "srs": manifest.srs.model_dump() if manifest.srs else None,
         "fidelity": manifest.fidelity.model_dump() if manifest.fidelity else None,
         "settings": manifest.config.model_dump(),
+        "layout": info.layout.model_dump() if info else None,
     }
 
 

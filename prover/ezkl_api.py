@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import ezkl
 
-from prover.config import CircuitConfig
+from prover.config import CircuitConfig, Layout
 from prover.errors import CircuitError
 
 EZKL_VERSION: str = ezkl.__version__
@@ -77,42 +77,52 @@ async def _invoke(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return result
 
 
-def run_args(config: CircuitConfig) -> ezkl.PyRunArgs:
-    """Every run-arg set from our config; nothing left to ezkl's defaults."""
+def _visibilities(config: CircuitConfig) -> ezkl.PyRunArgs:
     args = ezkl.PyRunArgs()
     args.input_visibility = config.input_visibility
     args.output_visibility = config.output_visibility
     args.param_visibility = config.param_visibility
-    args.input_scale = config.input_scale
-    args.param_scale = config.input_scale  # calibration ties them; say so up front
-    args.decomp_base = config.decomp_base
-    args.decomp_legs = config.decomp_legs
-    args.num_inner_cols = config.num_inner_cols
     args.check_mode = config.check_mode
-    if config.logrows is not None:
-        args.logrows = config.logrows
     return args
 
 
-def gen_settings(onnx: Path, out: Path, config: CircuitConfig, log: Path) -> None:
-    call("gen_settings", log, ezkl.gen_settings, str(onnx), str(out), py_run_args=run_args(config))
+def run_args(config: CircuitConfig, layout: Layout) -> ezkl.PyRunArgs:
+    """Every run-arg set from our config and layout; nothing left to ezkl's defaults."""
+    args = _visibilities(config)
+    args.input_scale = layout.input_scale
+    args.param_scale = layout.param_scale
+    args.scale_rebase_multiplier = layout.scale_rebase_multiplier
+    args.decomp_base = layout.decomp_base
+    args.decomp_legs = layout.decomp_legs
+    args.num_inner_cols = layout.num_inner_cols
+    args.lookup_range = layout.lookup_range
+    args.logrows = layout.logrows
+    return args
 
 
-def calibrate(data: Path, onnx: Path, settings: Path, config: CircuitConfig, log: Path) -> None:
-    """ezkl's 'resources' calibration; it keeps our scales unless told to search them."""
-    scales = None if config.calibrate_scales else [config.input_scale]
-    call(
-        "calibrate_settings",
-        log,
-        ezkl.calibrate_settings,
-        str(data),
-        str(onnx),
-        str(settings),
-        "resources",
-        lookup_safety_margin=config.lookup_safety_margin,
-        scales=scales,
-        max_logrows=config.max_logrows,
-    )
+def gen_settings(onnx: Path, out: Path, config: CircuitConfig, layout: Layout, log: Path) -> None:
+    call("gen_settings", log, ezkl.gen_settings, str(onnx), str(out), py_run_args=run_args(config, layout))
+
+
+def gen_default_settings(onnx: Path, out: Path, config: CircuitConfig, log: Path) -> None:
+    """ezkl's own defaults for everything but the visibilities (the benchmark's baseline)."""
+    call("gen_settings", log, ezkl.gen_settings, str(onnx), str(out), py_run_args=_visibilities(config))
+
+
+def calibrate_default(data: Path, onnx: Path, settings: Path, log: Path) -> None:
+    """ezkl's 'resources' calibration with its default scale and multiplier search."""
+    call("calibrate_settings", log, ezkl.calibrate_settings, str(data), str(onnx), str(settings), "resources")
+
+
+def mock(witness: Path, compiled: Path, log: Path) -> bool:
+    """Halo2's MockProver: every constraint and the row budget, without keys (ms, not s)."""
+    try:
+        with _output_to(log):
+            return bool(ezkl.mock(str(witness), str(compiled)))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - ezkl raises when a constraint fails
+        return False
 
 
 def compile_circuit(onnx: Path, compiled: Path, settings: Path, log: Path) -> None:

@@ -36,14 +36,15 @@ from prover.artifacts import (
     write_json_atomic,
 )
 from prover.circuit import compile_circuit, setup_keys
-from prover.config import CircuitConfig
+from prover.config import CircuitConfig, checked_config
 from prover.errors import ProverError, UnknownModelError
 from prover.export import OPSET, export_torch, inspect_onnx
 from prover.fidelity import default_decision, measure_fidelity
-from prover.inputs import Dataset, check_finite, load_dataset, to_input_json
+from prover.inputs import check_finite, load_dataset, to_input_json
 from prover.progress import Reporter, SilentReporter, timed_stage
 from prover.settings import make_settings, read_info
 from prover.srs import DEV_SRS_WARNING, dev_srs, supplied_srs
+from prover.tuner import TuningData
 
 
 @dataclass(frozen=True)
@@ -112,14 +113,18 @@ def build_reference(
     overrides: dict[str, object] | None = None,
     srs: Path | None = None,
     reporter: Reporter | None = None,
+    circuit_name: str | None = None,
 ) -> Manifest:
-    """Train, export and build one of the reference models under `workdir/circuits/name`."""
+    """Train, export and build one of the reference models under `workdir/circuits/name`.
+
+    `circuit_name` builds it under another name (the benchmark's baseline beside the tuned one).
+    """
     try:
         model = get_model(name)
     except KeyError:
         raise UnknownModelError(f"unknown model {name!r}") from None
-    config = model.circuit.model_copy(update=overrides or {})
-    paths = circuit_paths(workdir, name)
+    config = checked_config(model.circuit, overrides or {})
+    paths = circuit_paths(workdir, circuit_name or name)
     stages = _Stages(paths, _fresh_manifest(paths, "reference", config), reporter or SilentReporter())
     source_hash = sha256_file(Path(inspect.getfile(type(model))))
     fingerprint = {"model_source": source_hash, "seed": str(model.seed), "torch": torch.__version__, "opset": str(OPSET)}
@@ -190,24 +195,34 @@ def _build_circuit(
     paths, manifest, reporter = stages.paths, stages.manifest, stages.reporter
     signature = inspect_onnx(paths.onnx)
     calibration = load_dataset(paths.calibration, signature.input_shapes)
+    heldout_key = "heldout" if "heldout" in manifest.files else "calibration"
+    heldout = load_dataset(paths.root / manifest.files[heldout_key].path, signature.input_shapes)
     settings_inputs = {
         "onnx": stages.digest("onnx"),
         "calibration": stages.digest("calibration"),
         "config": sha256_json(json.loads(config.model_dump_json())),
         "ezkl": ezkl_api.EZKL_VERSION,
     }
-    stages.run("settings", settings_inputs, {"settings": paths.settings}, lambda: make_settings(paths, config, paths.calibration))
-    manifest.info = read_info(paths.settings, signature, calibration, config.lookup_safety_margin)
+    if config.settings == "tuned":
+        settings_inputs["heldout"] = stages.digest(heldout_key)
+
+    def settings() -> None:
+        data = TuningData(calibration, heldout, decision_name, decide)
+        manifest.tuning = make_settings(paths, config, data, reporter)
+
+    stages.run("settings", settings_inputs, {"settings": paths.settings}, settings)
+    if config.settings != "tuned":
+        manifest.tuning = None
+    margin = manifest.tuning.chosen.lookup_safety_margin if manifest.tuning else config.lookup_safety_margin
+    manifest.info = read_info(paths.settings, signature, calibration, margin)
     compile_inputs = {"onnx": stages.digest("onnx"), "settings": stages.digest("settings")}
     stages.run("compile", compile_inputs, {"compiled": paths.compiled}, lambda: compile_circuit(paths))
 
-    heldout_key = "heldout" if "heldout" in manifest.files else "calibration"
     fidelity_inputs = {"compiled": stages.digest("compiled"), "data": stages.digest(heldout_key)}
 
     def fidelity() -> None:
-        data: Dataset = load_dataset(paths.root / manifest.files[heldout_key].path, signature.input_shapes)
         manifest.fidelity = measure_fidelity(
-            paths, data, heldout_key, manifest.info.output_scales, decision_name, decide  # type: ignore[union-attr]
+            paths, heldout, heldout_key, manifest.info.output_scales, decision_name, decide  # type: ignore[union-attr]
         )
 
     stages.run("fidelity", fidelity_inputs, {}, fidelity)

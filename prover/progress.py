@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-StageStatus = Literal["done", "cached", "failed"]
+StageStatus = Literal["done", "cached", "failed", "pruned"]
 
 
 class Reporter(Protocol):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prover import ezkl_api
-from prover.artifacts import CircuitPaths, Manifest, atomic_path, require_file
+from prover.artifacts import CircuitPaths, Manifest, SrsRecord, atomic_path, require_file
 from prover.errors import CircuitError
 from prover.solc import EIP170_LIMIT, CompiledContract, compile_sources, write_artifact
 from prover.srs import srs_path_for
@@ -79,11 +79,10 @@ def _no_network() -> Iterator[None]:
                 os.environ[key] = value
 
 
-def render_verifier(paths: CircuitPaths, manifest: Manifest, target: Path, reusable: bool) -> None:
+def render_verifier(paths: CircuitPaths, srs_record: SrsRecord, target: Path, reusable: bool) -> None:
     """Write ezkl's Solidity verifier for this circuit's vk to `target` (atomically)."""
-    assert manifest.srs is not None
-    require_file(paths.vk, f"prover build {manifest.name}")
-    srs = srs_path_for(manifest.srs)
+    require_file(paths.vk, f"prover build {paths.name}")
+    srs = srs_path_for(srs_record)
     with atomic_path(target) as tmp, _no_network():
         abi = tmp.with_suffix(".abi")
         try:
@@ -99,8 +98,9 @@ def render_verifier(paths: CircuitPaths, manifest: Manifest, target: Path, reusa
 def build_verifier(paths: CircuitPaths, manifest: Manifest, reusable: bool = False) -> VerifierBuild:
     """Render, compile and store the verifier (and, if reusable, the VK artifact)."""
     where = VerifierPaths(paths.workdir, paths.name, reusable)
-    render_verifier(paths, manifest, where.source, reusable)
-    compiled = _compile_one(where.source, where.contract)
+    assert manifest.srs is not None
+    render_verifier(paths, manifest.srs, where.source, reusable)
+    compiled = compile_verifier(where.source, where.contract)
     write_artifact(compiled, where.artifact)
     vka = None
     if reusable:
@@ -111,7 +111,7 @@ def build_verifier(paths: CircuitPaths, manifest: Manifest, reusable: bool = Fal
     return VerifierBuild(paths.name, where.contract, where.source, where.artifact, compiled.runtime_size, vka)
 
 
-def _compile_one(source: Path, contract: str) -> CompiledContract:
+def compile_verifier(source: Path, contract: str) -> CompiledContract:
     compiled = compile_sources({source.name: source.read_text()})
     if contract not in compiled:
         raise CircuitError(f"{source} has no contract {contract}")
