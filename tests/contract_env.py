@@ -99,8 +99,13 @@ def env(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     for target in (work, other_work):
         shutil.copytree(built / "circuits" / "fee", target / "circuits" / "fee")
     # same model, same 9 instances and scales, another layout: another vk (export stage is cached)
-    build_reference("fee", other_work, overrides={"decomp_legs": 4})
     paths, manifest = open_circuit("fee", work)
+    assert manifest.info is not None
+    layout = manifest.info.layout
+    build_reference("fee", other_work, overrides={
+        "settings": "manual", "input_scale": layout.input_scale, "param_scale": layout.param_scale,
+        "scale_rebase_multiplier": layout.scale_rebase_multiplier, "decomp_base": layout.decomp_base,
+        "decomp_legs": layout.decomp_legs + 1, "num_inner_cols": layout.num_inner_cols})
     other_paths, other_manifest = open_circuit("fee", other_work)
     prices = simulate_prices(WINDOW + 2, SEED, "calm")[1:]
     with connect(None, log_dir=root) as chain:

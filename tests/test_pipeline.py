@@ -109,7 +109,8 @@ def test_second_build_redoes_no_setup(workdir_copy: Path) -> None:
 def test_changed_settings_rerun_downstream_stages(workdir_copy: Path) -> None:
     """A new input scale reruns settings, compile and setup, but not the export."""
     reporter = SilentReporter()
-    manifest = build_reference("fee", workdir_copy, overrides={"input_scale": 7}, reporter=reporter)
+    overrides = {"settings": "manual", "input_scale": 7}
+    manifest = build_reference("fee", workdir_copy, overrides=overrides, reporter=reporter)
     statuses = dict(reporter.events)
     assert statuses["export"] == "cached"
     assert statuses["settings"] == statuses["compile"] == statuses["setup"] == "done"
