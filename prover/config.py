@@ -72,7 +72,7 @@ class CircuitConfig(BaseModel):
     decomp_base: int = Field(default=1024, ge=2)
     decomp_legs: int = Field(default=3, ge=1)
     num_inner_cols: int = Field(default=1, ge=1)
-    logrows: int | None = Field(default=None, ge=6, le=26, description="None: calibration picks it.")
+    logrows: int | None = Field(default=None, ge=6, le=26, description="None: measured (tuned, manual) or calibrated (ezkl-default).")
     max_logrows: int = Field(default=20, ge=6, le=26)
     lookup_safety_margin: int = Field(
         default=2, ge=1,
