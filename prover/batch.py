@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import shutil
 import signal
 import sys
@@ -35,7 +34,7 @@ from typing import Protocol
 
 from prover import ezkl_api
 from prover.artifacts import CircuitPaths, Manifest, atomic_path, require_file
-from prover.batch_memory import WorkerPlan, plan_workers
+from prover.batch_memory import WorkerPlan, peak_rss_bytes, plan_workers
 from prover.errors import InputError, ProverError
 from prover.inputs import Dataset, check_finite, check_range, load_single_input
 from prover.proving import check_ezkl_version, rescaled_outputs, witness_for_dataset
@@ -274,23 +273,8 @@ def _prove_one(input_file: Path, sample: Dataset, proof_out: Path) -> BatchItem:
                 ezkl_api.prove(witness_path, state.staged.compiled, state.staged.pk, tmp, state.srs, state.log)
             seconds = time.perf_counter() - start
     except ProverError as exc:
-        return BatchItem(input=input_file, error=_one_line(exc.message, input_file), worker_peak_rss=_peak_rss())
+        return BatchItem(input=input_file, error=_one_line(exc.message, input_file), worker_peak_rss=peak_rss_bytes())
     return BatchItem(
-        input=input_file, proof=proof_out, prove_seconds=seconds, worker_peak_rss=_peak_rss(),
+        input=input_file, proof=proof_out, prove_seconds=seconds, worker_peak_rss=peak_rss_bytes(),
         outputs=rescaled_outputs(witness, state.manifest.info.output_scales),
     )
-
-
-def _peak_rss() -> int:
-    """This process's peak resident set in bytes: VmHWM, which exec resets.
-
-    getrusage's ru_maxrss would not do: Linux carries it across exec, so a spawned
-    worker would report the RSS of the parent it was forked from (290 MB for the CLI).
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

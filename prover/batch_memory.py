@@ -79,14 +79,28 @@ def available_memory() -> int:
     return min(available, headroom) if headroom is not None else available
 
 
-def _meminfo_available() -> int:
+def proc_kib_field(path: str, key: str) -> int | None:
+    """A `Key:   N kB` line of a /proc file, in bytes (None where /proc cannot tell)."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    return UNLIMITED
+    return None
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set: VmHWM, which exec resets.
+
+    getrusage's ru_maxrss would not do: Linux carries it across exec, so a spawned
+    child would report the RSS of the parent it was forked from (290 MB for the CLI).
+    """
+    return proc_kib_field("/proc/self/status", "VmHWM") or 0
+
+
+def _meminfo_available() -> int:
+    return proc_kib_field("/proc/meminfo", "MemAvailable") or UNLIMITED
 
 
 def _cgroup_headroom() -> int | None:

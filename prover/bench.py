@@ -45,13 +45,7 @@ from prover.proving import prove
 from prover.artifacts import circuit_paths
 print(json.dumps({"peak_rss_bytes": peak_rss()}))
 """
-_PEAK_RSS = """
-def peak_rss():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
-"""
+_PEAK_RSS = "from prover.batch_memory import peak_rss_bytes as peak_rss\n"
 
 
 @dataclass
