@@ -9,8 +9,10 @@ circuit's log), synchronous, and turned into a `CircuitError` with a one-line me
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import inspect
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -36,7 +38,7 @@ def _output_to(log: Path | None) -> Iterator[None]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    with open(log, "ab") as sink:
+    with open(log, "ab") as sink, _ezkl_logging_to(log):
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
         try:
@@ -50,6 +52,23 @@ def _output_to(log: Path | None) -> Iterator[None]:
             os.close(saved[1])
 
 
+@contextlib.contextmanager
+def _ezkl_logging_to(log: Path) -> Iterator[None]:
+    """ezkl's Rust log records arrive as Python `logging` records under "ezkl"; with no
+    handler they reach sys.stderr, which in Jupyter is not fd 2. Send them to `log` too."""
+    logger = logging.getLogger("ezkl")
+    handler = logging.FileHandler(log, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        handler.close()
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
@@ -59,7 +78,7 @@ def call(stage: str, log: Path | None, fn: Callable[..., T], *args: Any, **kwarg
     """Run one ezkl function quietly; awaits coroutines; maps failures to CircuitError."""
     try:
         with _output_to(log):
-            result = asyncio.run(_invoke(fn, *args, **kwargs))
+            result = _run_to_completion(fn, *args, **kwargs)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - pyo3 panics derive from BaseException
@@ -67,6 +86,17 @@ def call(stage: str, log: Path | None, fn: Callable[..., T], *args: Any, **kwarg
     if result is False:
         raise CircuitError(f"ezkl {stage} returned failure")
     return result
+
+
+def _run_to_completion(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """asyncio.run where no loop is running; on a helper thread where one is (Jupyter's
+    kernel runs one, and asyncio.run refuses to nest), so notebooks call the same API."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_invoke(fn, *args, **kwargs))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as helper:
+        return helper.submit(lambda: asyncio.run(_invoke(fn, *args, **kwargs))).result()
 
 
 async def _invoke(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

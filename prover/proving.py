@@ -114,7 +114,7 @@ def proof_bytes(document: dict[str, Any]) -> bytes:
 def expected_instances(settings: dict[str, Any]) -> int | None:
     """Public instance count for plain public/fixed circuits; None when hashing adds some."""
     run_args = settings["run_args"]
-    visibilities = {run_args["input_visibility"], run_args["output_visibility"], run_args["param_visibility"]}
+    visibilities = [run_args["input_visibility"], run_args["output_visibility"], run_args["param_visibility"]]
     if any(isinstance(v, dict) or str(v).lower() not in {"public", "private", "fixed"} for v in visibilities):
         return None
     return sum(math.prod(shape) for shape in settings["model_instance_shapes"])
