@@ -238,6 +238,7 @@ class Manifest(BaseModel):
     source: Literal["reference", "onnx"]
     ezkl_version: str
     config: CircuitConfig
+    batch: int = Field(default=1, description="inferences per proof: the graph's batch dimension")
     info: CircuitInfo | None = None
     files: dict[str, FileRecord] = Field(default_factory=dict)
     srs: SrsRecord | None = None

@@ -33,9 +33,14 @@ class OnnxSignature:
 
 
 def export_torch(module: torch.nn.Module, example: np.ndarray, out: Path, parity: np.ndarray) -> None:
-    """Export with batch size 1, then prove the ONNX computes what torch computes on `parity`."""
+    """Export with the batch of `example` fixed in the graph, then prove the ONNX computes
+    what torch computes on every batch in `parity`, shaped (batches, *example.shape).
+
+    ezkl needs static shapes, so a batch of 4 is a different graph (and circuit) from a
+    batch of 1: one proof then covers four inferences.
+    """
     module = module.eval()
-    sample = torch.from_numpy(np.ascontiguousarray(example[:1], dtype=np.float32))
+    sample = torch.from_numpy(np.ascontiguousarray(example, dtype=np.float32))
     with atomic_path(out) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -50,7 +55,8 @@ def export_torch(module: torch.nn.Module, example: np.ndarray, out: Path, parity
             )
         inspect_onnx(tmp)
         with torch.no_grad():
-            expected = np.concatenate([module(torch.from_numpy(row[None])).numpy() for row in parity])
+            expected = np.stack([module(torch.from_numpy(np.asarray(batch, dtype=np.float32))).numpy().ravel()
+                                 for batch in parity])
         got = run_onnx(tmp, [parity]).reshape(expected.shape)
         gap = float(np.max(np.abs(got - expected))) if expected.size else 0.0
         if gap > PARITY_ATOL:

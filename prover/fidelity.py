@@ -24,6 +24,21 @@ def argmax_decisions(outputs: np.ndarray) -> np.ndarray:
     return np.argmax(outputs.reshape(len(outputs), -1), axis=1)
 
 
+def per_inference(decide: DecisionFn | None, batch: int) -> DecisionFn | None:
+    """Decisions per inference for a graph that takes `batch` inputs per run.
+
+    Circuit and float outputs come one row per run, (runs, batch * outputs); the model's
+    own decision function expects one row per inference, so rows are split first.
+    """
+    if decide is None or batch == 1:
+        return decide
+
+    def decide_each(outputs: np.ndarray) -> np.ndarray:
+        return decide(outputs.reshape(len(outputs) * batch, -1))
+
+    return decide_each
+
+
 def default_decision(output_size: int) -> tuple[str | None, DecisionFn | None]:
     """For a user's model: argmax when there are several outputs, nothing to compare otherwise."""
     if output_size > 1:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models import get_model
+from models import REGISTRY, get_model
 from models.base import ReferenceModel
 from prover import ezkl_api
 from prover.artifacts import (
@@ -37,14 +37,18 @@ from prover.artifacts import (
 )
 from prover.circuit import compile_circuit, setup_keys
 from prover.config import CircuitConfig, checked_config
-from prover.errors import ProverError, UnknownModelError
+from prover.errors import ProverError, SettingsError, UnknownModelError
 from prover.export import OPSET, export_torch, inspect_onnx
-from prover.fidelity import default_decision, measure_fidelity
+from prover.fidelity import default_decision, measure_fidelity, per_inference
 from prover.inputs import check_finite, load_dataset, to_input_json
 from prover.progress import Reporter, SilentReporter, timed_stage
 from prover.settings import make_settings, read_info
 from prover.srs import DEV_SRS_WARNING, dev_srs, supplied_srs
 from prover.tuner import TuningData
+
+
+#: one proof over more inputs than this outgrows every circuit we can set up here
+MAX_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -114,11 +118,17 @@ def build_reference(
     srs: Path | None = None,
     reporter: Reporter | None = None,
     circuit_name: str | None = None,
+    batch: int = 1,
 ) -> Manifest:
     """Train, export and build one of the reference models under `workdir/circuits/name`.
 
-    `circuit_name` builds it under another name (the benchmark's baseline beside the tuned one).
+    `circuit_name` builds it under another name (the benchmark's baseline beside the tuned
+    one, the variants of `prover compare`). `batch` > 1 exports a graph that takes that
+    many inputs at once, so one proof covers `batch` inferences; calibration, held-out
+    data and decisions are then grouped and judged per inference.
     """
+    if not 1 <= batch <= MAX_BATCH:
+        raise SettingsError(f"batch size {batch} is out of range", hint=f"use 1 to {MAX_BATCH}")
     try:
         model = get_model(name)
     except KeyError:
@@ -126,24 +136,29 @@ def build_reference(
     config = checked_config(model.circuit, overrides or {})
     paths = circuit_paths(workdir, circuit_name or name)
     stages = _Stages(paths, _fresh_manifest(paths, "reference", config), reporter or SilentReporter())
+    stages.manifest.batch = batch
     source_hash = sha256_file(Path(inspect.getfile(type(model))))
     fingerprint = {"model_source": source_hash, "seed": str(model.seed), "torch": torch.__version__, "opset": str(OPSET)}
+    if batch != 1:
+        fingerprint["batch"] = str(batch)  # absent for 1, so existing builds stay cached
     outputs = {"onnx": paths.onnx, "calibration": paths.calibration, "heldout": paths.heldout}
-    stages.run("export", fingerprint, outputs, lambda: _export_reference(model, paths))
-    return _build_circuit(stages, config, srs, model.decision_name, model.decisions)
+    stages.run("export", fingerprint, outputs, lambda: _export_reference(model, paths, batch))
+    return _build_circuit(stages, config, srs, model.decision_name, per_inference(model.decisions, batch))
 
 
-def _export_reference(model: ReferenceModel, paths: CircuitPaths) -> None:
+def _export_reference(model: ReferenceModel, paths: CircuitPaths, batch: int) -> None:
     paths.root.mkdir(parents=True, exist_ok=True)
-    calibration, heldout = model.calibration_set(), model.heldout_set()
-    export_torch(model.train(), calibration[:1], paths.onnx, parity=heldout[:32])
-    write_json_atomic(paths.calibration, to_input_json([_batched(calibration)]))
-    write_json_atomic(paths.heldout, to_input_json([_batched(heldout)]))
+    calibration, heldout = _batched(model.calibration_set(), batch), _batched(model.heldout_set(), batch)
+    export_torch(model.train(), calibration[0], paths.onnx, parity=heldout[:32])
+    write_json_atomic(paths.calibration, to_input_json([calibration]))
+    write_json_atomic(paths.heldout, to_input_json([heldout]))
 
 
-def _batched(array: np.ndarray) -> np.ndarray:
-    """(n, *shape) -> (n, 1, *shape): the ONNX graph has a batch dimension of 1."""
-    return array.reshape(len(array), 1, *array.shape[1:])
+def _batched(array: np.ndarray, batch: int) -> np.ndarray:
+    """(n, *shape) -> (n // batch, batch, *shape): one row per run of a graph taking `batch`
+    inputs. A last, partial group is dropped rather than padded with made-up inputs."""
+    groups = len(array) // batch
+    return array[: groups * batch].reshape(groups, batch, *array.shape[1:])
 
 
 def build_onnx(
@@ -230,6 +245,8 @@ def _build_circuit(
     with timed_stage(reporter, "srs", f"logrows {manifest.info.logrows}") as outcome:
         record = supplied_srs(srs, manifest.info.logrows) if srs else dev_srs(manifest.info.logrows)
         outcome.detail = f"{record.kind}, k={record.logrows}"
+        if manifest.srs == record:
+            outcome.status = "cached"  # the same file the keys were made with
     if record.kind == "dev":
         reporter.warn(DEV_SRS_WARNING)
     manifest.srs = record
@@ -237,6 +254,37 @@ def _build_circuit(
     stages.run("setup", setup_inputs, {"vk": paths.vk, "pk": paths.pk}, lambda: setup_keys(paths, Path(record.path)))
     save_manifest(paths, manifest)
     return manifest
+
+
+def build_model(
+    name: str,
+    workdir: Path,
+    *,
+    overrides: dict[str, object] | None = None,
+    reporter: Reporter | None = None,
+    circuit_name: str | None = None,
+    batch: int = 1,
+) -> Manifest:
+    """A reference model by name, or a circuit already built from a user's ONNX, rebuilt
+    with `overrides` on top of its recorded config (in place, or as `circuit_name`).
+
+    A user's graph has its batch size fixed, so only reference models take `batch`.
+    """
+    if name in REGISTRY:
+        return build_reference(name, workdir, overrides=overrides, reporter=reporter, circuit_name=circuit_name,
+                               batch=batch)
+    paths = circuit_paths(workdir, name)
+    manifest = load_manifest(paths, required=False)
+    if manifest is None or manifest.source != "onnx":
+        raise UnknownModelError(f"no reference model or circuit built from your ONNX named {name!r}",
+                                hint="see `prover models`, or build yours with `prover build --onnx`")
+    if batch != 1:
+        raise SettingsError(f"{name!r} is your own ONNX model, whose batch size is fixed in its graph",
+                            hint="export it with the batch size you want and build that")
+    heldout = paths.heldout if "heldout" in manifest.files else None
+    user = UserModel(paths.onnx, paths.calibration, heldout)
+    config = checked_config(manifest.config, overrides or {})
+    return build_onnx(circuit_name or name, workdir, user, config, reporter=reporter)
 
 
 def open_circuit(name: str, workdir: Path) -> tuple[CircuitPaths, Manifest]:

@@ -9,29 +9,14 @@ import typer
 from rich.table import Table
 
 from models import model_names
-from prover.artifacts import Manifest, TrialRecord, circuit_paths, load_manifest
+from prover.artifacts import TrialRecord
 from prover.bench import run_bench
 from prover.cli import (
     JsonOpt, MaxErrorOpt, MinAgreementOpt, ObjectiveOpt, RichReporter, WorkdirOpt, app, emit_json, err,
     handles_errors, tuning_overrides,
 )
-from prover.config import checked_config
 from prover.errors import ProverError, UnknownModelError
-from prover.pipeline import UserModel, build_onnx, build_reference
-
-
-def retune(name: str, workdir: Path, overrides: dict[str, object], reporter: RichReporter) -> Manifest:
-    """A reference model by name, or a user's circuit already built in the workdir."""
-    if name in model_names():
-        return build_reference(name, workdir, overrides=overrides, reporter=reporter)
-    paths = circuit_paths(workdir, name)
-    manifest = load_manifest(paths, required=False)
-    if manifest is None:
-        raise UnknownModelError(f"no reference model or built circuit named {name!r}",
-                                hint="see `prover models`, or build yours with `prover build --onnx`")
-    heldout = paths.heldout if "heldout" in manifest.files else None
-    user = UserModel(paths.onnx, paths.calibration, heldout)
-    return build_onnx(name, workdir, user, checked_config(manifest.config, overrides), reporter=reporter)
+from prover.pipeline import build_model
 
 
 @app.command("tune")
@@ -46,7 +31,7 @@ def tune_command(
 ) -> None:
     """Search scales, decomposition, columns, margin and logrows for the cheapest circuit within bounds."""
     overrides = tuning_overrides("tuned", max_error, min_agreement, objective)
-    manifest = retune(name, workdir, overrides, RichReporter())
+    manifest = build_model(name, workdir, overrides=overrides, reporter=RichReporter())
     tuning = manifest.tuning
     if tuning is None:
         raise ProverError("the build did not record a tuning report")
