@@ -8,10 +8,7 @@ of that address space alone (wait4's ru_maxrss would include the forked parent's
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +16,7 @@ from typing import Any
 
 from models import get_model
 from prover.artifacts import CircuitPaths, Manifest
-from prover.chain import connect
-from prover.errors import CircuitError
-from prover.measure import timed_setup, verifier_gas
+from prover.measure import idle_child_rss, measurement_chain, prove_in_child, timed_setup, verifier_gas
 from prover.pipeline import build_reference, open_circuit
 from prover.progress import Reporter, timed_stage
 from prover.proving import write_input
@@ -29,25 +24,6 @@ from prover.sizing import candidate_paths
 
 TARGETS = {"prove_speedup": 10.0, "pk_shrink": 20.0, "agreement": 1.0}
 GAS_TARGETS = {"fee": 350_000}
-_CHILD = """
-import json, sys
-from pathlib import Path
-from prover.artifacts import circuit_paths, load_manifest
-from prover.proving import prove
-paths = circuit_paths(Path(sys.argv[1]), sys.argv[2])
-manifest = load_manifest(paths)
-result = prove(paths, manifest, Path(sys.argv[3]), Path(sys.argv[4]))
-print(json.dumps({"prove_s": result.prove_seconds, "peak_rss_bytes": peak_rss()}))
-"""
-_IDLE_CHILD = """
-import json
-from prover.proving import prove
-from prover.artifacts import circuit_paths
-print(json.dumps({"peak_rss_bytes": peak_rss()}))
-"""
-_PEAK_RSS = "from prover.batch_memory import peak_rss_bytes as peak_rss\n"
-
-
 @dataclass
 class Variant:
     label: str
@@ -80,15 +56,6 @@ class Variant:
         }
 
 
-def measure_child(code: str, *args: str) -> dict[str, Any]:
-    """Run Python code in a fresh child process; the JSON it prints (with its peak RSS)."""
-    completed = subprocess.run([sys.executable, "-c", _PEAK_RSS + code, *args], capture_output=True, text=True)
-    if completed.returncode != 0:
-        lines = completed.stderr.strip().splitlines() or ["no output"]
-        raise CircuitError(f"benchmark child failed: {lines[-1][:300]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
 def build_pair(name: str, workdir: Path, reporter: Reporter) -> tuple[Variant, Variant]:
     """The baseline (ezkl's gen_settings + calibrate 'resources') and the tuned circuit."""
     baseline_name = f"{name}_ezkl_default"
@@ -114,18 +81,18 @@ def run_bench(name: str, workdir: Path, runs: int, reporter: Reporter) -> dict[s
         scratch = Path(scratch_dir)
         sample = scratch / "input.json"
         write_input(sample, [model.heldout_set()[:1]])
-        idle_rss = measure_child(_IDLE_CHILD)["peak_rss_bytes"]
+        idle_rss = idle_child_rss()
         for round_index in range(runs):
             order = variants if round_index % 2 == 0 else variants[::-1]
             for variant in order:
                 with timed_stage(reporter, "bench", f"{variant.label} round {round_index + 1}/{runs}") as outcome:
                     proof = scratch / f"{variant.label}.proof.json"
-                    measured = measure_child(_CHILD, str(workdir), variant.manifest.name, str(sample), str(proof))
+                    measured = prove_in_child(variant.paths, sample, proof)
                     variant.prove_s.append(measured["prove_s"])
                     variant.rss.append(rss := measured["peak_rss_bytes"])
                     variant.setup_s.append(_setup_time(variant, scratch))
                     outcome.detail = f"prove {variant.prove_s[-1]:.3f}s, peak RSS {rss / 2**20:.0f} MiB"
-        with timed_stage(reporter, "gas", "verifyProof on an embedded anvil"), connect(None) as chain:
+        with timed_stage(reporter, "gas", "verifyProof on an embedded anvil"), measurement_chain() as chain:
             for variant in variants:
                 assert variant.manifest.srs is not None
                 folder = scratch / f"verifier-{variant.label}"

@@ -226,14 +226,15 @@ def _safe_url(url: str) -> str:
 
 @contextlib.contextmanager
 def connect(rpc_url: str | None = None, private_key: str | None = None,
-            log_dir: Path | None = None) -> Iterator[Chain]:
+            log_dir: Path | None = None, node_args: Sequence[str] = ()) -> Iterator[Chain]:
     """Embedded anvil (rpc_url None) or an existing node; the embedded one is stopped on exit.
 
     On the embedded node the first dev account signs, unless a key is passed, which is then
     funded there. An external node needs a key: the argument, else `$PROVER_PRIVATE_KEY`.
+    `node_args` are extra anvil flags for the embedded node (measurements lift EIP-170).
     """
     if rpc_url is None:
-        with AnvilNode(log_dir / "anvil.log" if log_dir is not None else None) as node:
+        with AnvilNode(log_dir / "anvil.log" if log_dir is not None else None, extra_args=node_args) as node:
             account = _account(private_key or DEV_PRIVATE_KEY)
             if account.address != DEV_ADDRESS:
                 fund = [account.address, hex(10**22)]

@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from prover.artifacts import CircuitPaths, TrialRecord, TuningReport
-from prover.chain import Chain, connect
+from prover.chain import Chain
 from prover.config import CircuitConfig, Layout
 from prover.errors import CircuitError, SettingsError
 from prover.export import run_onnx
 from prover.fidelity import DecisionFn, circuit_outputs
 from prover.inputs import Dataset, sample
-from prover.measure import proving_cost, verifier_gas
+from prover.measure import measurement_chain, proving_cost, verifier_gas
 from prover.progress import Reporter, timed_stage
 from prover.proving import witness_for_dataset
 from prover.sizing import PROBE_LOOKUP_RANGE, candidate_paths, compile_for, fits, size_layout, stress_set, write_settings
@@ -84,6 +84,7 @@ class _Search:
             self.max_error = DEFAULT_RELATIVE_ERROR * span  # nothing to agree on: bound the error
         self.min_agreement = config.min_agreement if data.decide is not None else None
         self.stress = stress_set(data.calibration, config.lookup_safety_margin)
+        self.arithmetic = arithmetic_twin(config)
 
     def label(self, layout: Layout) -> CircuitPaths:
         name = (f"s{layout.input_scale}p{layout.param_scale}m{layout.scale_rebase_multiplier}"
@@ -93,7 +94,7 @@ class _Search:
     def judge(self, layout: Layout, data: Dataset, reference: np.ndarray) -> tuple[float, float | None]:
         """Max abs error and decision agreement of the circuit's witnesses on `data`."""
         paths = self.label(layout)
-        compile_for(paths, self.config, layout)
+        compile_for(paths, self.arithmetic, layout)
         quantized = circuit_outputs(paths, data, _output_scales(paths))
         error = float(np.abs(quantized - reference).max())
         agreement = None
@@ -112,6 +113,17 @@ class _Search:
         trial = TrialRecord(phase=phase, layout=layout, status=status, **facts)  # type: ignore[arg-type]
         self.trials.append(trial)
         return trial
+
+
+def arithmetic_twin(config: CircuitConfig) -> CircuitConfig:
+    """`config` with hashed visibilities made plain: the same fixed-point arithmetic
+    without the Poseidon hashes, which dominate witness time (fee's 161 hashed params
+    made every witness several times slower). Phases 1 and 2 judge scales and
+    decompositions on it; phase 3 sizes and proves the real circuit, so a twin that
+    misjudged would still fail there, not in a user's proof."""
+    plain = {"input_visibility": "public", "output_visibility": "public", "param_visibility": "fixed"}
+    return config.model_copy(update={field: value for field, value in plain.items()
+                                     if getattr(config, field) == "hashed"})
 
 
 def _output_scales(paths: CircuitPaths) -> list[int]:
@@ -168,7 +180,7 @@ def decomposition_bits(search: _Search, layout: Layout) -> int | None:
     def ok(bits: int) -> bool:
         legs = max(2, math.ceil(bits / GENEROUS[0]))
         base_bits = math.ceil(bits / legs)
-        return fits(probe, search.config, layout.model_copy(update={
+        return fits(probe, search.arithmetic, layout.model_copy(update={
             "decomp_base": 1 << base_bits, "decomp_legs": legs}), search.stress)
 
     if not ok(high):
@@ -213,7 +225,7 @@ def _chain_if(needed: bool) -> Iterator[Chain | None]:
     if not needed:
         yield None
         return
-    with connect(None) as chain:
+    with measurement_chain() as chain:
         yield chain
 
 
@@ -235,9 +247,12 @@ def measure_finalists(search: _Search, finalists: list[Layout], reporter: Report
                 witness = paths.root / "finalist.witness.json"
                 witness_for_dataset(paths, first, witness)
                 cost = proving_cost(paths, srs, witness, PROOF_RUNS)
-                gas = verifier_gas(chain, paths, srs, cost.proof, paths.root).verify_gas if chain is not None else None
+                gas_cost = verifier_gas(chain, paths, srs, cost.proof, paths.root) if chain is not None else None
+                gas = gas_cost.verify_gas if gas_cost is not None else None
+                oversize = gas_cost is not None and not gas_cost.fits_eip170 and search.config.onchain
+                status = f"verifier {gas_cost.runtime_bytes:,} bytes > EIP-170" if oversize and gas_cost else "measured"
                 measured.append(search.record(
-                    "finalist", sized, "measured", num_rows=None, setup_s=round(cost.setup_s, 4),
+                    "finalist", sized, status, num_rows=None, setup_s=round(cost.setup_s, 4),
                     prove_s=round(cost.prove_s, 4), pk_bytes=cost.pk_bytes, proof_bytes=cost.proof_bytes,
                     verify_gas=gas))
                 outcome.detail = f"logrows {sized.logrows}, prove {cost.prove_s:.3f}s" + (f", gas {gas:,}" if gas else "")
@@ -300,7 +315,11 @@ def tune(
     measured = measure_finalists(search, pick_finalists(ranked), reporter)
     if not measured:
         raise SettingsError("no layout could be sized within max_logrows", hint="raise --max-logrows")
-    winner = min(measured, key=objective_key(config.objective, measured))
+    deployable = [trial for trial in measured if trial.status == "measured"]
+    if not deployable:
+        reporter.warn("no finalist's verifier fits EIP-170's 24,576 bytes: deploy with `--reusable`")
+    candidates = deployable or measured
+    winner = min(candidates, key=objective_key(config.objective, candidates))
     chosen, chosen_paths = widest_margin(search, winner.layout)
     winner.status = "chosen"
     report = TuningReport(
