@@ -16,6 +16,7 @@ from typing import Any
 
 from models import get_model
 from prover.artifacts import CircuitPaths, Manifest
+from prover.compare import variant_circuit_name
 from prover.measure import idle_child_rss, measurement_chain, prove_in_child, timed_setup, verifier_gas
 from prover.pipeline import build_reference, open_circuit
 from prover.progress import Reporter, timed_stage
@@ -58,7 +59,7 @@ class Variant:
 
 def build_pair(name: str, workdir: Path, reporter: Reporter) -> tuple[Variant, Variant]:
     """The baseline (ezkl's gen_settings + calibrate 'resources') and the tuned circuit."""
-    baseline_name = f"{name}_ezkl_default"
+    baseline_name = variant_circuit_name(name, "ezkl-default")  # the circuit `prover compare` shares
     build_reference(name, workdir, overrides={"settings": "ezkl-default"}, reporter=reporter,
                     circuit_name=baseline_name)
     build_reference(name, workdir, overrides={"settings": "tuned"}, reporter=reporter)

@@ -121,3 +121,4 @@ from prover import commands  # noqa: E402,F401  (registers the commands on `app`
 from prover import chain_commands  # noqa: E402,F401
 from prover import batch_commands  # noqa: E402,F401
 from prover import tuning_commands  # noqa: E402,F401
+from prover import compare_commands  # noqa: E402,F401

@@ -62,3 +62,30 @@ def timed_stage(reporter: Reporter, stage: str, detail: str = "") -> Iterator[St
 
 
 Callback = Callable[[str], None]
+
+
+@dataclass
+class PrintReporter:
+    """One plain line per finished stage, for notebooks and scripts that want to see progress.
+
+    The caller chooses it, so the library itself still prints nothing.
+    """
+
+    write: Callable[[str], None] = print
+    #: False: say nothing about stages skipped as cached (a rerun is then silent)
+    show_cached: bool = True
+    _warned: set[str] = field(default_factory=set, repr=False)
+
+    def stage_started(self, stage: str, detail: str) -> None:
+        pass
+
+    def stage_finished(self, stage: str, status: StageStatus, seconds: float, detail: str) -> None:
+        if status == "cached" and not self.show_cached:
+            return
+        shown = f"{seconds:.2f}s" if status == "done" else status
+        self.write(f"{stage:<9} {shown:>8}  {detail}".rstrip())
+
+    def warn(self, message: str) -> None:
+        if message not in self._warned:  # the same warning for every circuit of a run says nothing new
+            self._warned.add(message)
+            self.write(f"warning: {message}")

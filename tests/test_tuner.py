@@ -136,4 +136,4 @@ def test_bench_measures_both_circuits_side_by_side(workdir_copy: Path) -> None:
     ratios = document["ratios"]
     assert ratios["pk_bytes"] == round(document["baseline"]["pk_bytes"] / document["tuned"]["pk_bytes"], 2)
     assert document["tuned"]["logrows"] < document["baseline"]["logrows"]
-    shutil.rmtree(workdir_copy / "circuits" / "fee_ezkl_default")
+    shutil.rmtree(workdir_copy / "circuits" / "fee__ezkl_default")
