@@ -80,3 +80,15 @@ def assert_clean_error(result: CliResult, *fragments: str) -> None:
     for fragment in fragments:
         assert fragment in result.stderr, (fragment, result.stderr)
     assert "hint:" in result.stderr
+
+
+#: the variants the suite compares: one of each kind that builds in under a minute for fee
+SMALL_VARIANTS = "tuned,hashed-inputs,batch-2"
+
+
+@pytest.fixture(scope="session")
+def compare_workdir(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the built workdir that `prover compare` and the notebooks add variants to."""
+    target = tmp_path_factory.mktemp("compare") / "work"
+    shutil.copytree(built, target)
+    return target
