@@ -32,8 +32,8 @@ from prover.artifacts import (
 )
 from prover.chain import Chain
 from prover.config import CircuitConfig, checked_config
-from prover.errors import CircuitError, ProverError, SettingsError, UnknownModelError
-from prover.inputs import load_dataset, sample
+from prover.errors import CircuitError, InputRangeError, ProverError, SettingsError, UnknownModelError
+from prover.inputs import Dataset, check_range, load_dataset, sample, sample_count
 from prover.measure import measurement_chain, prove_in_child, verifier_gas
 from prover.pipeline import MAX_BATCH, build_model
 from prover.progress import Reporter, SilentReporter, timed_stage
@@ -196,6 +196,23 @@ def cached_row(paths: CircuitPaths, key: str) -> CompareRow | None:
     return document.row.model_copy(update={"cached": True}) if document.key == key else None
 
 
+def provable_sample(paths: CircuitPaths, manifest: Manifest) -> Dataset:
+    """The first held-out input inside the range proving accepts (a held-out set may reach
+    past what calibration saw); the first calibration input if none is."""
+    assert manifest.info is not None
+    for key in ("heldout", "calibration"):
+        if key not in manifest.files:
+            continue
+        data = load_dataset(paths.root / manifest.files[key].path, manifest.info.input_shapes)
+        for index in range(sample_count(data)):
+            try:
+                check_range(sample(data, index), manifest.info.input_range, key)
+            except InputRangeError:
+                continue
+            return sample(data, index)
+    raise CircuitError(f"no held-out or calibration input of {paths.name} is inside its accepted range")
+
+
 class CompareCache(BaseModel):
     key: str
     row: CompareRow
@@ -238,8 +255,7 @@ class Comparison(contextlib.AbstractContextManager["Comparison"]):
         assert info is not None and fidelity is not None and srs is not None
         folder = self._scratch / paths.name
         folder.mkdir(exist_ok=True)
-        heldout = load_dataset(paths.root / manifest.files[fidelity.dataset].path, info.input_shapes)
-        write_input(folder / "input.json", sample(heldout, 0))
+        write_input(folder / "input.json", provable_sample(paths, manifest))
         proof = folder / "proof.json"
         runs = []
         for run in range(self.runs):
