@@ -1,0 +1,539 @@
+"""ModelRegistry on a real anvil: who may change a model, lineage, revocation, access, events.
+
+No proofs are needed: the registry never calls a verifier, it only requires code at the
+verifier's address, so stand-in verifiers are single STOP opcodes put in place with
+`anvil_setCode`. One anvil and one registry per module; every test starts from the freshly
+deployed registry (anvil snapshot/revert) and every rejection is checked by its custom
+error's name and arguments, as DESIGN.md's contract rule 7 asks.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_utils import keccak
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from prover.chain import Chain, call, connect, contract_at, deploy, estimate_gas, transact
+from prover.errors import TransactionReverted
+from prover.solc import EIP170_LIMIT, CompiledContract, compile_files
+from prover.toolchain import contract_sources, project_root
+
+# anvil's second and third dev accounts (public keys of a local dev chain, funded only there)
+SECOND_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+THIRD_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+ZERO_HASH = bytes(32)
+EZKL_VERSION = "23.0.5"
+PROVENANCE_FIELDS = ("onnxHash", "datasetHash", "settingsHash", "circuitHash", "vkHash", "srsHash", "lineageHash")
+
+
+# --- helpers: deploy, act as someone, read records and events ----------------------------------
+
+
+@dataclass(frozen=True)
+class Env:
+    """The chain, the registry, and three signers: the deployer (owner of what it creates)
+    and two strangers, all on the same node."""
+
+    chain: Chain
+    registry: Contract
+    compiled: CompiledContract
+    other: Chain
+    third: Chain
+
+
+def compile_registry() -> CompiledContract:
+    """Only the registry's two files: a second faster than compiling all of contracts/src."""
+    folder = contract_sources()
+    files = [folder / "ModelRegistry.sol", folder / "IModelRegistry.sol"]
+    return compile_files(files, project_root())["ModelRegistry"]
+
+
+def signer(chain: Chain, key: str) -> Chain:
+    """The same node, another dev account signing."""
+    return Chain(w3=chain.w3, account=Account.from_key(key), chain_id=chain.chain_id)
+
+
+def stand_in_verifier(chain: Chain, label: str) -> str:
+    """An address with code (one STOP byte), derived from `label` so tests can ask for many."""
+    address = Web3.to_checksum_address(keccak(text=f"verifier:{label}")[-20:])
+    response = chain.w3.provider.make_request("anvil_setCode", [address, "0x00"])  # type: ignore[arg-type]
+    assert not response.get("error"), response
+    return address
+
+
+def digest(label: str) -> bytes:
+    """A distinct, recognisable bytes32 per label (stands in for a file's hash)."""
+    return keccak(text=label)
+
+
+def version_input(verifier: str, tag: str = "v1", *, parent: int = 0, vka_digest: bytes = ZERO_HASH,
+                  params_commitment: bytes = ZERO_HASH, ezkl_version: str = EZKL_VERSION) -> dict[str, Any]:
+    """A `VersionInput` with every provenance hash set to a distinct digest of `tag`."""
+    return {
+        "verifier": verifier, "vkaDigest": vka_digest, "paramsCommitment": params_commitment, "parent": parent,
+        **{field: digest(f"{tag}:{field}") for field in PROVENANCE_FIELDS}, "ezklVersion": ezkl_version,
+    }
+
+
+def create_model(env: Env, name: str = "fee", by: Chain | None = None) -> int:
+    """Creates a model and returns its id, read from the ModelCreated event."""
+    receipt = transact(by or env.chain, env.registry, "createModel", name)
+    return int(events(env, receipt, "ModelCreated")[0]["modelId"])
+
+
+def add_version(env: Env, model_id: int, v: dict[str, Any], by: Chain | None = None) -> tuple[int, TxReceipt]:
+    """Registers a version; returns its number (from VersionAdded) and the receipt."""
+    receipt = transact(by or env.chain, env.registry, "addVersion", model_id, v)
+    return int(events(env, receipt, "VersionAdded")[0]["version"]), receipt
+
+
+def events(env: Env, receipt: TxReceipt, name: str) -> list[dict[str, Any]]:
+    """The arguments of every `name` event the registry emitted in this transaction."""
+    return [dict(e["args"]) for e in env.registry.events[name]().process_receipt(receipt, errors=DISCARD)]
+
+
+def model(env: Env, model_id: int) -> dict[str, Any]:
+    """`getModel` as a dict keyed by the ABI's output names."""
+    return _named(env, "getModel", call(env.chain, env.registry, "getModel", model_id))
+
+
+def version(env: Env, model_id: int, number: int) -> dict[str, Any]:
+    """`getVersion`'s struct as a dict keyed by its field names."""
+    return _named(env, "getVersion", call(env.chain, env.registry, "getVersion", model_id, number))
+
+
+def _named(env: Env, fn_name: str, values: Any) -> dict[str, Any]:
+    (abi,) = [item for item in env.registry.abi if item.get("name") == fn_name]
+    outputs = abi["outputs"]
+    if len(outputs) == 1 and outputs[0]["type"] == "tuple":
+        outputs = outputs[0]["components"]
+    return {o["name"]: value for o, value in zip(outputs, values, strict=True)}
+
+
+def rejected(env: Env, action: Callable[[], Any], name: str, args: tuple[Any, ...] | None = None) -> None:
+    """`action` must revert with custom error `name` (and `args`), and nothing may be mined."""
+    block = env.chain.w3.eth.block_number
+    with pytest.raises(TransactionReverted) as info:
+        action()
+    got = info.value
+    assert got.error_name == name, (got.error_name, got.error_args)
+    if args is not None:
+        assert _plain(got.error_args) == _plain(args)
+    assert env.chain.w3.eth.block_number == block
+
+
+def _plain(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Addresses compared case-insensitively: eth_abi decodes them in lower case."""
+    return tuple(v.lower() if isinstance(v, str) else v for v in values)
+
+
+def check_usable(env: Env, verifier: str, caller: str, vka_digest: bytes = ZERO_HASH,
+                 params_commitment: bytes = ZERO_HASH) -> list[int]:
+    """`checkUsable` as a consumer would call it: its pinned artifact and the account it acts for."""
+    return list(call(env.chain, env.registry, "checkUsable", verifier, vka_digest, params_commitment, caller))
+
+
+def block_timestamp(env: Env, receipt: TxReceipt) -> int:
+    return int(env.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """One anvil with one registry deployed by anvil's first dev account."""
+    compiled = compile_registry()
+    with connect(None, log_dir=tmp_path_factory.mktemp("registry")) as chain:
+        address = deploy(chain, compiled.artifact()).address
+        registry = contract_at(chain, address, compiled.abi)
+        yield Env(chain, registry, compiled, signer(chain, SECOND_KEY), signer(chain, THIRD_KEY))
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry(env: Env) -> Iterator[None]:
+    """Every test starts from the empty registry and leaves it so (anvil snapshot/revert)."""
+    snap = env.chain.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    yield
+    assert env.chain.w3.provider.make_request("evm_revert", [snap])["result"] is True  # type: ignore[arg-type]
+
+
+# --- models ------------------------------------------------------------------------------------------
+
+
+def test_models_are_numbered_from_one_and_owned_by_their_creator(env: Env) -> None:
+    """Ids start at 1 so that 0 can mean "none" in versionOf and in lineage."""
+    assert call(env.chain, env.registry, "modelCount") == 0
+    receipt = transact(env.chain, env.registry, "createModel", "fee")
+    assert events(env, receipt, "ModelCreated") == [{"modelId": 1, "owner": env.chain.address, "name": "fee"}]
+    assert create_model(env, "digits", by=env.other) == 2
+    assert call(env.chain, env.registry, "modelCount") == 2
+    assert model(env, 1) == {"owner": env.chain.address, "pendingOwner": ZERO_ADDRESS, "restricted": False,
+                             "versionCount": 0, "name": "fee"}
+    assert model(env, 2)["owner"] == env.other.address
+
+
+def test_empty_name_is_rejected(env: Env) -> None:
+    """A nameless model is a mistake in an audit trail; nothing is created."""
+    rejected(env, lambda: transact(env.chain, env.registry, "createModel", ""), "EmptyName", ())
+    assert call(env.chain, env.registry, "modelCount") == 0
+
+
+# --- versions and lineage ---------------------------------------------------------------------------
+
+
+def test_lineage_chain_of_three_versions_reads_back_field_by_field(env: Env) -> None:
+    """v2 derives from v1 and v3 from v2; every field, and registeredAt, is what was registered."""
+    model_id = create_model(env)
+    inputs = [
+        version_input(stand_in_verifier(env.chain, "a"), "v1"),
+        version_input(stand_in_verifier(env.chain, "b"), "v2", parent=1, params_commitment=digest("weights-2")),
+        version_input(stand_in_verifier(env.chain, "reusable"), "v3", parent=2, vka_digest=digest("vka-3"),
+                      params_commitment=digest("weights-3"), ezkl_version="23.0.6"),
+    ]
+    for number, v in enumerate(inputs, start=1):
+        got, receipt = add_version(env, model_id, v)
+        assert got == number
+        assert events(env, receipt, "VersionAdded") == [{
+            "modelId": model_id, "version": number, "parent": v["parent"], "verifier": v["verifier"],
+            "vkaDigest": v["vkaDigest"], "paramsCommitment": v["paramsCommitment"]}]
+        record = version(env, model_id, number)
+        assert record == {**v, "registeredAt": block_timestamp(env, receipt), "revoked": False}
+        for field in PROVENANCE_FIELDS:  # the same, said field by field
+            assert record[field] == digest(f"v{number}:{field}")
+        assert call(env.chain, env.registry, "versionOf", v["verifier"], v["vkaDigest"], v["paramsCommitment"]) \
+            == [model_id, number]
+    assert model(env, model_id)["versionCount"] == 3
+    lineage, number = [], 3
+    while number:
+        lineage.append(number)
+        number = version(env, model_id, number)["parent"]
+    assert lineage == [3, 2, 1]
+
+
+def test_parent_must_be_an_existing_version_of_the_model(env: Env) -> None:
+    """Lineage points backwards inside one model: no future version, no other model's version."""
+    first, second = create_model(env), create_model(env, "digits")
+    add_version(env, first, version_input(stand_in_verifier(env.chain, "a")))
+    candidate = version_input(stand_in_verifier(env.chain, "b"), parent=1)
+    rejected(env, lambda: transact(env.chain, env.registry, "addVersion", second, candidate),
+             "UnknownParent", (second, 1))  # version 1 exists, but of the first model
+    self_parent = {**candidate, "parent": 2}
+    rejected(env, lambda: transact(env.chain, env.registry, "addVersion", first, self_parent),
+             "UnknownParent", (first, 2))  # the version being added
+    assert add_version(env, first, candidate)[0] == 2
+
+
+def test_verifier_must_have_code(env: Env) -> None:
+    """As in ZkmlConsumer: a zero or code-less address (a typo, not yet deployed) vouches for nothing."""
+    model_id = create_model(env)
+    for address in (ZERO_ADDRESS, env.other.address):
+        v = version_input(address)
+        rejected(env, lambda: transact(env.chain, env.registry, "addVersion", model_id, v),
+                 "InvalidVerifier", (address,))
+    assert model(env, model_id)["versionCount"] == 0
+
+
+def test_duplicate_artifact_is_rejected(env: Env) -> None:
+    """One (verifier, VKA digest, weights) is one version, in this model or any other."""
+    first, second = create_model(env), create_model(env, "copycat", by=env.other)
+    verifier = stand_in_verifier(env.chain, "a")
+    add_version(env, first, version_input(verifier, "v1"))
+    again = version_input(verifier, "renamed")
+    rejected(env, lambda: transact(env.chain, env.registry, "addVersion", first, again),
+             "DuplicateArtifact", (first, 1))
+    rejected(env, lambda: transact(env.other, env.registry, "addVersion", second, again),
+             "DuplicateArtifact", (first, 1))
+    # the same verifier with other weights, or under a VKA digest, is another artifact
+    assert add_version(env, second, version_input(verifier, params_commitment=digest("w")), by=env.other)[0] == 1
+    assert add_version(env, second, version_input(verifier, vka_digest=digest("vka")), by=env.other)[0] == 2
+
+
+def test_artifact_key_is_the_abi_encoded_triple(env: Env) -> None:
+    """Off-chain tools can compute the key the registry uses without calling it."""
+    verifier, vka, params = stand_in_verifier(env.chain, "a"), digest("vka"), digest("w")
+    expected = keccak(abi_encode(["address", "bytes32", "bytes32"], [verifier, vka, params]))
+    assert call(env.chain, env.registry, "artifactKey", verifier, vka, params) == expected
+
+
+def test_unknown_version_is_rejected(env: Env) -> None:
+    """Version numbers run 1 .. versionCount; reading or revoking another one names it."""
+    model_id = create_model(env)
+    add_version(env, model_id, version_input(stand_in_verifier(env.chain, "a")))
+    for number in (0, 2):
+        rejected(env, lambda: call(env.chain, env.registry, "getVersion", model_id, number),
+                 "UnknownVersion", (model_id, number))
+        rejected(env, lambda: transact(env.chain, env.registry, "revokeVersion", model_id, number),
+                 "UnknownVersion", (model_id, number))
+
+
+# --- what consumers check -----------------------------------------------------------------------------
+
+
+def test_unregistered_artifact_is_not_usable(env: Env) -> None:
+    """A verifier nobody registered (or registered with other weights) is refused by name."""
+    model_id = create_model(env)
+    verifier = stand_in_verifier(env.chain, "a")
+    add_version(env, model_id, version_input(verifier, params_commitment=digest("w")))
+    for vka, params in ((ZERO_HASH, ZERO_HASH), (ZERO_HASH, digest("other weights")), (digest("vka"), digest("w"))):
+        assert call(env.chain, env.registry, "versionOf", verifier, vka, params) == [0, 0]
+        rejected(env, lambda: check_usable(env, verifier, env.chain.address, vka, params),
+                 "UnregisteredArtifact", (verifier, vka, params))
+    assert check_usable(env, verifier, env.third.address, params_commitment=digest("w")) == [model_id, 1]
+
+
+def test_revoked_version_is_not_usable(env: Env) -> None:
+    """Revocation is permanent, affects only that version, and keeps its artifact key taken."""
+    model_id = create_model(env)
+    old, new = stand_in_verifier(env.chain, "old"), stand_in_verifier(env.chain, "new")
+    add_version(env, model_id, version_input(old, "v1"))
+    add_version(env, model_id, version_input(new, "v2", parent=1))
+
+    def usable(verifier: str) -> list[int]:
+        return check_usable(env, verifier, env.other.address)
+
+    assert usable(old) == [model_id, 1]
+    receipt = transact(env.chain, env.registry, "revokeVersion", model_id, 1)
+    assert events(env, receipt, "VersionRevoked") == [{"modelId": model_id, "version": 1}]
+    rejected(env, lambda: usable(old), "VersionIsRevoked", (model_id, 1))
+    assert version(env, model_id, 1)["revoked"] is True
+    assert usable(new) == [model_id, 2] and version(env, model_id, 2)["revoked"] is False
+    rejected(env, lambda: transact(env.chain, env.registry, "revokeVersion", model_id, 1),
+             "AlreadyRevoked", (model_id, 1))
+    rejected(env, lambda: transact(env.chain, env.registry, "addVersion", model_id, version_input(old, "v3")),
+             "DuplicateArtifact", (model_id, 1))
+    assert call(env.chain, env.registry, "versionOf", old, ZERO_HASH, ZERO_HASH) == [model_id, 1]
+
+
+def test_restricted_model_admits_only_allowlisted_callers(env: Env) -> None:
+    """Open by default; once restricted only the allowlist passes, and reopening admits all again."""
+    model_id, other_model = create_model(env), create_model(env, "open")
+    verifier, open_verifier = stand_in_verifier(env.chain, "a"), stand_in_verifier(env.chain, "b")
+    add_version(env, model_id, version_input(verifier))
+    add_version(env, other_model, version_input(open_verifier))
+
+    def usable(account: str, v: str = verifier) -> list[int]:
+        return check_usable(env, v, account)
+
+    everyone = (env.chain.address, env.other.address, env.third.address)
+    assert [usable(a) for a in everyone] == [[model_id, 1]] * 3
+    assert all(call(env.chain, env.registry, "isAllowed", model_id, a) for a in everyone)
+
+    receipt = transact(env.chain, env.registry, "setAccessRestricted", model_id, True)
+    assert events(env, receipt, "AccessRestrictionChanged") == [{"modelId": model_id, "restricted": True}]
+    assert model(env, model_id)["restricted"] is True
+    for account in everyone:  # the owner too: the allowlist is about use, not ownership
+        rejected(env, lambda: usable(account), "CallerNotAllowed", (model_id, account))
+        assert call(env.chain, env.registry, "isAllowed", model_id, account) is False
+    assert [usable(a, open_verifier) for a in everyone] == [[other_model, 1]] * 3  # only that model
+
+    receipt = transact(env.chain, env.registry, "setAllowed", model_id, [env.other.address, env.third.address], True)
+    assert events(env, receipt, "AllowedChanged") == [
+        {"modelId": model_id, "account": env.other.address, "allowed": True},
+        {"modelId": model_id, "account": env.third.address, "allowed": True}]
+    assert usable(env.other.address) == usable(env.third.address) == [model_id, 1]
+    rejected(env, lambda: usable(env.chain.address), "CallerNotAllowed", (model_id, env.chain.address))
+
+    receipt = transact(env.chain, env.registry, "setAllowed", model_id, [env.third.address, env.other.address], False)
+    assert [e["account"] for e in events(env, receipt, "AllowedChanged")] == [env.third.address, env.other.address]
+    rejected(env, lambda: usable(env.third.address), "CallerNotAllowed", (model_id, env.third.address))
+
+    receipt = transact(env.chain, env.registry, "setAccessRestricted", model_id, False)
+    assert events(env, receipt, "AccessRestrictionChanged") == [{"modelId": model_id, "restricted": False}]
+    assert [usable(a) for a in everyone] == [[model_id, 1]] * 3
+
+
+def test_access_setters_emit_only_real_changes(env: Env) -> None:
+    """Setting what is already set is harmless and silent, so the logs are the exact history."""
+    model_id = create_model(env)
+    receipt = transact(env.chain, env.registry, "setAccessRestricted", model_id, False)
+    assert events(env, receipt, "AccessRestrictionChanged") == []
+    transact(env.chain, env.registry, "setAllowed", model_id, [env.other.address], True)
+    receipt = transact(env.chain, env.registry, "setAllowed", model_id, [env.other.address, env.third.address], True)
+    assert events(env, receipt, "AllowedChanged") == [
+        {"modelId": model_id, "account": env.third.address, "allowed": True}]
+    receipt = transact(env.chain, env.registry, "setAllowed", model_id, [env.chain.address], False)
+    assert events(env, receipt, "AllowedChanged") == []
+
+
+# --- ownership ----------------------------------------------------------------------------------------
+
+
+def test_only_the_owner_may_change_a_model(env: Env) -> None:
+    """Every owner-only function refuses a stranger by name, and the model stays as it was."""
+    model_id = create_model(env)
+    add_version(env, model_id, version_input(stand_in_verifier(env.chain, "a")))
+    before = (model(env, model_id), version(env, model_id, 1))
+    stranger = env.other
+    attempts: list[tuple[str, tuple[Any, ...]]] = [
+        ("addVersion", (model_id, version_input(stand_in_verifier(env.chain, "b")))),
+        ("revokeVersion", (model_id, 1)),
+        ("transferOwnership", (model_id, stranger.address)),
+        ("setAccessRestricted", (model_id, True)),
+        ("setAllowed", (model_id, [stranger.address], True)),
+    ]
+    for fn_name, args in attempts:
+        rejected(env, lambda: transact(stranger, env.registry, fn_name, *args),
+                 "NotModelOwner", (model_id, stranger.address))
+    assert (model(env, model_id), version(env, model_id, 1)) == before
+
+
+def test_unknown_model_is_rejected_everywhere(env: Env) -> None:
+    """Id 0 and ids never handed out name the model, for reads and writes alike."""
+    create_model(env)
+    verifier = stand_in_verifier(env.chain, "a")
+    for model_id in (0, 2):
+        writes: list[tuple[str, tuple[Any, ...]]] = [
+            ("addVersion", (model_id, version_input(verifier))), ("revokeVersion", (model_id, 1)),
+            ("transferOwnership", (model_id, env.other.address)), ("acceptOwnership", (model_id,)),
+            ("setAccessRestricted", (model_id, True)), ("setAllowed", (model_id, [env.other.address], True))]
+        for fn_name, args in writes:
+            rejected(env, lambda: transact(env.chain, env.registry, fn_name, *args), "UnknownModel", (model_id,))
+        reads: list[tuple[str, tuple[Any, ...]]] = [
+            ("getModel", (model_id,)), ("getVersion", (model_id, 1)), ("isAllowed", (model_id, env.other.address))]
+        for fn_name, args in reads:
+            rejected(env, lambda: call(env.chain, env.registry, fn_name, *args), "UnknownModel", (model_id,))
+
+
+def test_ownership_moves_in_two_steps(env: Env) -> None:
+    """The offer changes nothing until the pending owner accepts; then the old owner has no rights."""
+    model_id = create_model(env)
+    owner, heir, stranger = env.chain, env.other, env.third
+    rejected(env, lambda: transact(heir, env.registry, "acceptOwnership", model_id),
+             "NotPendingOwner", (model_id, heir.address))  # nothing offered yet
+
+    receipt = transact(owner, env.registry, "transferOwnership", model_id, heir.address)
+    assert events(env, receipt, "OwnershipTransferStarted") == [
+        {"modelId": model_id, "owner": owner.address, "pendingOwner": heir.address}]
+    assert model(env, model_id)["owner"] == owner.address
+    assert model(env, model_id)["pendingOwner"] == heir.address
+    add_version(env, model_id, version_input(stand_in_verifier(env.chain, "a")), by=owner)  # still the owner's
+    rejected(env, lambda: transact(heir, env.registry, "revokeVersion", model_id, 1),
+             "NotModelOwner", (model_id, heir.address))  # pending is not owner
+    rejected(env, lambda: transact(stranger, env.registry, "acceptOwnership", model_id),
+             "NotPendingOwner", (model_id, stranger.address))
+
+    receipt = transact(heir, env.registry, "acceptOwnership", model_id)
+    assert events(env, receipt, "OwnershipTransferred") == [
+        {"modelId": model_id, "previousOwner": owner.address, "newOwner": heir.address}]
+    assert model(env, model_id)["owner"] == heir.address
+    assert model(env, model_id)["pendingOwner"] == ZERO_ADDRESS
+    rejected(env, lambda: transact(heir, env.registry, "acceptOwnership", model_id),
+             "NotPendingOwner", (model_id, heir.address))  # the offer is used up
+    for fn_name, args in (("revokeVersion", (model_id, 1)), ("setAccessRestricted", (model_id, True)),
+                          ("transferOwnership", (model_id, owner.address))):
+        rejected(env, lambda: transact(owner, env.registry, fn_name, *args), "NotModelOwner", (model_id, owner.address))
+    transact(heir, env.registry, "revokeVersion", model_id, 1)
+    assert add_version(env, model_id, version_input(stand_in_verifier(env.chain, "b"), parent=1), by=heir)[0] == 2
+
+
+def test_ownership_offer_can_be_cancelled_or_replaced(env: Env) -> None:
+    """Offering to 0 withdraws the offer; a new offer replaces the old one."""
+    model_id = create_model(env)
+    owner, heir, other_heir = env.chain, env.other, env.third
+    transact(owner, env.registry, "transferOwnership", model_id, heir.address)
+    receipt = transact(owner, env.registry, "transferOwnership", model_id, ZERO_ADDRESS)
+    assert events(env, receipt, "OwnershipTransferStarted") == [
+        {"modelId": model_id, "owner": owner.address, "pendingOwner": ZERO_ADDRESS}]
+    assert model(env, model_id)["pendingOwner"] == ZERO_ADDRESS
+    rejected(env, lambda: transact(heir, env.registry, "acceptOwnership", model_id),
+             "NotPendingOwner", (model_id, heir.address))
+
+    transact(owner, env.registry, "transferOwnership", model_id, heir.address)
+    transact(owner, env.registry, "transferOwnership", model_id, other_heir.address)
+    rejected(env, lambda: transact(heir, env.registry, "acceptOwnership", model_id),
+             "NotPendingOwner", (model_id, heir.address))
+    transact(other_heir, env.registry, "acceptOwnership", model_id)
+    assert model(env, model_id)["owner"] == other_heir.address
+
+
+def test_allowlist_stays_with_the_model_across_a_transfer(env: Env) -> None:
+    """Access is the model's, not the owner's: a new owner inherits restriction and allowlist."""
+    model_id = create_model(env)
+    verifier = stand_in_verifier(env.chain, "a")
+    add_version(env, model_id, version_input(verifier))
+    transact(env.chain, env.registry, "setAccessRestricted", model_id, True)
+    transact(env.chain, env.registry, "setAllowed", model_id, [env.third.address], True)
+    transact(env.chain, env.registry, "transferOwnership", model_id, env.other.address)
+    transact(env.other, env.registry, "acceptOwnership", model_id)
+    assert check_usable(env, verifier, env.third.address) == [model_id, 1]
+    rejected(env, lambda: check_usable(env, verifier, env.other.address), "CallerNotAllowed",
+             (model_id, env.other.address))
+
+
+# --- size and gas -----------------------------------------------------------------------------------------
+
+
+def test_registry_fits_eip170(env: Env) -> None:
+    """It must deploy on mainnet-like chains, which refuse runtime code over 24,576 bytes."""
+    assert env.compiled.runtime_size < EIP170_LIMIT
+
+
+def test_gas_of_the_common_calls(env: Env) -> None:
+    """Gas as eth_estimateGas reports it (printed for the record; the bounds catch regressions)."""
+    gas = {"createModel": estimate_gas(env.chain, env.registry, "createModel", "fee")}
+    model_id = create_model(env)
+    first = version_input(stand_in_verifier(env.chain, "a"), "v1")
+    gas["addVersion (first, no parent)"] = estimate_gas(env.chain, env.registry, "addVersion", model_id, first)
+    add_version(env, model_id, first)
+    second = version_input(stand_in_verifier(env.chain, "b"), "v2", parent=1, params_commitment=digest("w"))
+    gas["addVersion (parent, weights commitment)"] = estimate_gas(env.chain, env.registry, "addVersion", model_id,
+                                                                  second)
+    check = ("checkUsable", first["verifier"], ZERO_HASH, ZERO_HASH, env.other.address)
+    gas["checkUsable (open model)"] = estimate_gas(env.chain, env.registry, *check)
+    transact(env.chain, env.registry, "setAccessRestricted", model_id, True)
+    transact(env.chain, env.registry, "setAllowed", model_id, [env.other.address], True)
+    gas["checkUsable (restricted, allowlisted)"] = estimate_gas(env.chain, env.registry, *check)
+    for name, value in gas.items():
+        print(f"gas {name}: {value}")
+    assert gas["createModel"] < 100_000
+    assert gas["addVersion (first, no parent)"] < 350_000
+    assert gas["addVersion (parent, weights commitment)"] < 350_000
+    assert gas["checkUsable (restricted, allowlisted)"] < 40_000
+
+
+# --- rule 7: every custom error has a test -------------------------------------------------------------------
+
+ERROR_TESTS = {
+    "UnregisteredArtifact": "test_unregistered_artifact_is_not_usable",
+    "VersionIsRevoked": "test_revoked_version_is_not_usable",
+    "CallerNotAllowed": "test_restricted_model_admits_only_allowlisted_callers",
+    "UnknownModel": "test_unknown_model_is_rejected_everywhere",
+    "UnknownVersion": "test_unknown_version_is_rejected",
+    "NotModelOwner": "test_only_the_owner_may_change_a_model",
+    "NotPendingOwner": "test_ownership_moves_in_two_steps",
+    "EmptyName": "test_empty_name_is_rejected",
+    "InvalidVerifier": "test_verifier_must_have_code",
+    "UnknownParent": "test_parent_must_be_an_existing_version_of_the_model",
+    "DuplicateArtifact": "test_duplicate_artifact_is_rejected",
+    "AlreadyRevoked": "test_revoked_version_is_not_usable",
+}
+
+
+def test_every_custom_error_has_a_test(env: Env) -> None:
+    """Rule 7: a new custom error fails here until a test triggers it by name."""
+    declared = {item["name"] for item in env.compiled.abi if item["type"] == "error"}
+    assert declared == set(ERROR_TESTS)
+    for error, test_name in ERROR_TESTS.items():
+        source = inspect.getsource(globals()[test_name])
+        assert f'"{error}"' in source, (error, test_name)
+
+
+def test_every_event_is_checked(env: Env) -> None:
+    """Every event the registry declares has its arguments checked by some test in this file."""
+    declared = {item["name"] for item in env.compiled.abi if item["type"] == "event"}
+    source = Path(__file__).read_text()
+    for name in declared:
+        assert f'events(env, receipt, "{name}")' in source, name
