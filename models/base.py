@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from prover.config import CircuitConfig
+from prover.provenance import record_batch, record_checkpoint, record_hyperparameters, record_seeds
 
 
 class ReferenceModel(ABC):
@@ -36,6 +37,14 @@ class ReferenceModel(ABC):
     @abstractmethod
     def train(self) -> torch.nn.Module:
         """Seeded, offline training; returns the model in eval mode. Takes seconds."""
+
+    @abstractmethod
+    def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (inputs, targets) `train` consumes, exactly as it consumes them.
+
+        They are what `training_data.npz` stores and the dataset hash covers, so an audit
+        can check the file against the seeded recipe that made it.
+        """
 
     @abstractmethod
     def calibration_set(self) -> np.ndarray:
@@ -89,7 +98,20 @@ def fit_minibatches(
     batch_size: int,
     learning_rate: float,
 ) -> torch.nn.Module:
-    """Adam over seeded minibatches: every random draw (init, order) comes from `seed`."""
+    """Adam over seeded minibatches: every random draw (init, order) comes from `seed`.
+
+    Each minibatch, each epoch's weights and the final weights are reported to the
+    active provenance tracker, if any (see prover.provenance); without one this costs
+    nothing, so callers never pass a tracker in.
+    """
+    record_seeds({"torch.manual_seed": seed, "numpy.default_rng": seed})
+    record_hyperparameters({
+        "optimizer": "Adam",
+        "loss": getattr(loss_fn, "__name__", type(loss_fn).__name__),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+    })
     with one_torch_thread():
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
@@ -99,8 +121,13 @@ def fit_minibatches(
             order = torch.from_numpy(rng.permutation(len(x)))
             for start in range(0, len(x), batch_size):
                 batch = order[start : start + batch_size]
+                inputs, targets = x[batch], y[batch]
+                record_batch(inputs, targets)
                 optimizer.zero_grad()
-                loss_fn(model(x[batch]), y[batch]).backward()
+                loss_fn(model(inputs), targets).backward()
                 optimizer.step()
-    return model.eval()
+            record_checkpoint(model)
+    model.eval()
+    record_checkpoint(model, final=True)
+    return model
 

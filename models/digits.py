@@ -134,11 +134,15 @@ class DigitsModel(ReferenceModel):
         Inputs are the exact ``v / 16`` values (scale-independent), so tuning the
         circuit's input_scale never changes the trained weights.
         """
-        x_train, y_train, _, _ = self._split
-        x = torch.from_numpy(_quantize_pixels(x_train, TRAIN_SCALE)[:, None, :, :])
-        return fit_minibatches(self.build, x, torch.from_numpy(y_train), nn.functional.cross_entropy,
+        x, y = self.training_tensors()
+        return fit_minibatches(self.build, x, y, nn.functional.cross_entropy,
                                seed=self.seed, epochs=self.epochs, batch_size=self.batch_size,
                                learning_rate=self.learning_rate)
+
+    def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training images (n, 1, 8, 8) float32 at TRAIN_SCALE, and labels (n,) int64."""
+        x_train, y_train, _, _ = self._split
+        return torch.from_numpy(_quantize_pixels(x_train, TRAIN_SCALE)[:, None, :, :]), torch.from_numpy(y_train)
 
     def calibration_set(self) -> np.ndarray:
         return self._calibration.copy()

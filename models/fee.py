@@ -222,12 +222,17 @@ class FeeModel(ReferenceModel):
         """True mean next-HORIZON volatility (percent) for each held-out row."""
         return self._heldout_windows[1].copy()
 
+    def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features (n, N_FEATURES) and volatility targets (n, 1), both float32."""
+        x_np, y_np = self._training_data
+        return torch.from_numpy(x_np), torch.from_numpy(y_np).unsqueeze(1)
+
     def train(self) -> nn.Module:
         """Adam on MSE with seeded minibatches; about 2.5 s on one CPU thread."""
-        x_np, y_np = self._training_data
+        x, y = self.training_tensors()
         return fit_minibatches(
             lambda: nn.Sequential(nn.Linear(N_FEATURES, 16), nn.ReLU(), nn.Linear(16, 1)),
-            torch.from_numpy(x_np), torch.from_numpy(y_np).unsqueeze(1), nn.functional.mse_loss,
+            x, y, nn.functional.mse_loss,
             seed=self.seed, epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
         )
 

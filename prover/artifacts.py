@@ -69,6 +69,16 @@ class CircuitPaths:
         return self.root / "heldout.json"
 
     @property
+    def training_data(self) -> Path:
+        """The exact tensors a reference model trained on; its sha256 is the dataset hash."""
+        return self.root / "training_data.npz"
+
+    @property
+    def lineage(self) -> Path:
+        """How the weights came to be (data, stream, checkpoints, ONNX), see prover.provenance."""
+        return self.root / "lineage.json"
+
+    @property
     def compiled(self) -> Path:
         return self.root / "network.compiled"
 

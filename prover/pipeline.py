@@ -42,6 +42,7 @@ from prover.export import OPSET, export_torch, inspect_onnx
 from prover.fidelity import default_decision, measure_fidelity, per_inference
 from prover.inputs import check_finite, load_dataset, to_input_json
 from prover.progress import Reporter, SilentReporter, timed_stage
+from prover.provenance import ProvenanceTracker, write_training_data
 from prover.settings import make_settings, read_info
 from prover.srs import DEV_SRS_WARNING, dev_srs, supplied_srs
 from prover.tuner import TuningData
@@ -141,15 +142,26 @@ def build_reference(
     fingerprint = {"model_source": source_hash, "seed": str(model.seed), "torch": torch.__version__, "opset": str(OPSET)}
     if batch != 1:
         fingerprint["batch"] = str(batch)  # absent for 1, so existing builds stay cached
-    outputs = {"onnx": paths.onnx, "calibration": paths.calibration, "heldout": paths.heldout}
+    fingerprint["lineage"] = "1"  # builds made before lineage.json rerun the export once to get it
+    outputs = {"onnx": paths.onnx, "calibration": paths.calibration, "heldout": paths.heldout,
+               "training_data": paths.training_data, "lineage": paths.lineage}
     stages.run("export", fingerprint, outputs, lambda: _export_reference(model, paths, batch))
     return _build_circuit(stages, config, srs, model.decision_name, per_inference(model.decisions, batch))
 
 
 def _export_reference(model: ReferenceModel, paths: CircuitPaths, batch: int) -> None:
+    """Train under a provenance tracker, export, and write the lineage that links the
+    training data file, the minibatch stream, the final weights and the ONNX file."""
     paths.root.mkdir(parents=True, exist_ok=True)
     calibration, heldout = _batched(model.calibration_set(), batch), _batched(model.heldout_set(), batch)
-    export_torch(model.train(), calibration[0], paths.onnx, parity=heldout[:32])
+    inputs, targets = model.training_tensors()
+    write_training_data(paths.training_data, {"x": inputs, "y": targets})
+    with ProvenanceTracker(model.name, seeds={"model": model.seed}) as run:
+        run.record_training_data(paths.training_data)
+        trained = model.train()
+    export_torch(trained, calibration[0], paths.onnx, parity=heldout[:32])
+    run.record_onnx(paths.onnx)
+    run.write(paths.lineage)
     write_json_atomic(paths.calibration, to_input_json([calibration]))
     write_json_atomic(paths.heldout, to_input_json([heldout]))
 
