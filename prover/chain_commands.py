@@ -13,9 +13,10 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from prover.chain import DEV_PRIVATE_KEY, AnvilNode, connect
+from prover.chain import DEV_PRIVATE_KEY, AnvilNode, Chain, connect
 from prover.cli import JsonOpt, KeyOpt, RichReporter, RpcOpt, WorkdirOpt, app, emit_json, err, handles_errors, show_table
 from prover.demo import run_demo
+from prover.deployments import load_deployments
 from prover.errors import ChainError
 from prover.onchain import (
     PoolParams,
@@ -26,8 +27,10 @@ from prover.onchain import (
     submit_fee_update,
 )
 from prover.pipeline import open_circuit
+from prover.registry import model_key, open_registry
 from prover.solc import EIP170_LIMIT
 from prover.verifier import build_verifier
+
 
 def _warn_embedded(rpc_url: str | None) -> None:
     if rpc_url is None:
@@ -64,6 +67,8 @@ def verifier_command(
 def deploy_command(
     name: Annotated[str, typer.Argument(help="Circuit name (fee also deploys the pool).")],
     reusable: Annotated[bool, typer.Option(help="ezkl's reusable verifier + this model's VKA (no pool).")] = False,
+    registry: Annotated[Optional[str], typer.Option(
+        help="Pin the pool to this model registry (default: the one fee is registered in here, if any).")] = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
     workdir: WorkdirOpt = Path("."),
@@ -77,12 +82,21 @@ def deploy_command(
         document: dict[str, object] = {"chain_id": chain.chain_id, "verifier": verifier.address,
                                        "verifier_deploy_gas": verifier.gas_used, "reusable": reusable}
         if name == "fee" and not reusable:  # the pool calls IHalo2Verifier's two-argument verifyProof
-            pool = deploy_fee_pool(chain, workdir, verifier.address, manifest, PoolParams())
-            document |= {"pool": pool.address, "pool_deploy_gas": pool.gas_used}
+            pinned = _pool_registry(chain, workdir, registry)
+            pool = deploy_fee_pool(chain, workdir, verifier.address, manifest, PoolParams(), pinned)
+            document |= {"pool": pool.address, "pool_deploy_gas": pool.gas_used, "registry": pinned or "none"}
     if json_out:
         emit_json(document)
         return
     show_table(f"deployed {name} on chain {document['chain_id']}", [(k, str(v)) for k, v in document.items()])
+
+
+def _pool_registry(chain: Chain, workdir: Path, given: str | None) -> str | None:
+    """The registry a new pool checks: the given one, else the one this workdir registered fee in."""
+    if given is not None:
+        return str(open_registry(chain, workdir, given).address)
+    entry = load_deployments(workdir, chain.chain_id).get(model_key("fee"))
+    return str(entry["registry"]) if entry else None
 
 
 @app.command("submit")
@@ -140,7 +154,9 @@ def demo_command(
     """The whole story on an embedded anvil: deploy, calm then volatile swaps, prove, update the fee."""
     result = run_demo(workdir, RichReporter())
     if json_out:
-        emit_json({"verifier": result.verifier, "pool": result.pool, "verifier_deploy_gas": result.verifier_deploy_gas,
+        emit_json({"verifier": result.verifier, "pool": result.pool, "registry": result.registry,
+                   "model_id": result.model_id, "version": result.version,
+                   "verifier_deploy_gas": result.verifier_deploy_gas, "register_gas": result.register_gas,
                    "pool_deploy_gas": result.pool_deploy_gas,
                    "updates": [{"regime": r.regime, **r.update.__dict__} for r in result.rows]})
         return
@@ -154,4 +170,6 @@ def demo_command(
                       f"{u.verify_gas:,}" if u.verify_gas else "-", f"{u.gas_used:,}", f"{u.proof_bytes:,}",
                       f"{u.prove_seconds:.2f} s")
     err.print(table)
-    err.print(f"deploy gas: verifier {result.verifier_deploy_gas:,}, pool {result.pool_deploy_gas:,}")
+    err.print(f"fee is model {result.model_id} version {result.version} in registry {result.registry}")
+    err.print(f"gas: verifier deploy {result.verifier_deploy_gas:,}, register {result.register_gas:,}, "
+              f"pool deploy {result.pool_deploy_gas:,}")

@@ -122,3 +122,4 @@ from prover import chain_commands  # noqa: E402,F401
 from prover import batch_commands  # noqa: E402,F401
 from prover import tuning_commands  # noqa: E402,F401
 from prover import compare_commands  # noqa: E402,F401
+from prover import registry_commands  # noqa: E402,F401

@@ -96,6 +96,13 @@ class ChainError(ProverError):
     """The node could not be started or reached, or a transaction could not be sent."""
 
 
+class AuditMismatch(ProverError):
+    """A local artifact differs from its on-chain registry record (exit 1, like an invalid proof)."""
+
+    exit_code = 1
+    default_hint = "the files changed since registration: restore them, or rebuild and register a new version"
+
+
 class TransactionReverted(ChainError):
     """The EVM reverted a call, deployment or transaction; `error_name`/`error_args` say why.
 

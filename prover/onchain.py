@@ -27,6 +27,10 @@ from prover.solc import compile_project_contracts, load_artifact
 from prover.verifier import VerifierPaths, build_verifier
 
 
+#: a consumer contract deployed with this registry address checks no registry
+NO_REGISTRY = "0x0000000000000000000000000000000000000000"
+
+
 @dataclass(frozen=True)
 class PoolParams:
     """Fee policy baked into the pool at deployment: the model can only move it within these."""
@@ -153,18 +157,20 @@ def _verify_reusable(chain: Chain, verifier: Any, args: tuple[Any, ...]) -> Onch
     return OnchainVerification(True, int(chain.w3.eth.estimate_gas(tx)))  # type: ignore[arg-type]
 
 
-def deploy_fee_pool(chain: Chain, workdir: Path, verifier: str, manifest: Manifest, params: PoolParams) -> DeployResult:
-    """The pool pinned to `verifier` and to the circuit's input and output scales."""
+def deploy_fee_pool(chain: Chain, workdir: Path, verifier: str, manifest: Manifest, params: PoolParams,
+                    registry: str | None = None) -> DeployResult:
+    """The pool pinned to `verifier` and to the circuit's input and output scales; with a
+    `registry`, every update also needs the model version active and the caller allowed."""
     assert manifest.info is not None
     artifact = compile_project_contracts(workdir / "out")["AdaptiveFeePool"].artifact()
     thresholds = [round(t * 1_000_000) for t in FEE_THRESHOLDS]
     result = deploy(
-        chain, artifact, verifier, manifest.info.input_scales[0], manifest.info.output_scales[0],
+        chain, artifact, verifier, registry or NO_REGISTRY, manifest.info.input_scales[0], manifest.info.output_scales[0],
         thresholds, list(FEE_TIERS_BPS), params.initial_fee_bps, params.min_fee_bps, params.max_fee_bps,
         params.max_step_bps, params.min_update_interval_s,
     )
     record_deployment(workdir, chain.chain_id, "fee.pool", {
-        "address": result.address, "verifier": verifier, "gas_used": result.gas_used,
+        "address": result.address, "verifier": verifier, "registry": registry, "gas_used": result.gas_used,
     })
     return result
 

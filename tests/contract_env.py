@@ -21,7 +21,7 @@ from models.fee import FEE_THRESHOLDS, FEE_TIERS_BPS, WINDOW, simulate_prices
 from prover.artifacts import CircuitPaths, Manifest
 from prover.chain import DEV_ADDRESS, Chain, send_transaction, advance_time, call, connect, contract_at, deploy, transact
 from prover.errors import TransactionReverted
-from prover.onchain import PoolParams, deploy_fee_pool, deploy_verifier, fee_pool, instances_of, prove_pool_state
+from prover.onchain import NO_REGISTRY, PoolParams, deploy_fee_pool, deploy_verifier, fee_pool, instances_of, prove_pool_state
 from prover.pipeline import build_reference, open_circuit
 from prover.proving import FIELD_MODULUS, proof_bytes, verify
 from prover.solc import load_artifact
@@ -80,7 +80,7 @@ def pool_args(verifier: str, manifest: Manifest, **changes: Any) -> list[Any]:
     """AdaptiveFeePool constructor arguments as `deploy_fee_pool` builds them, with changes."""
     assert manifest.info is not None
     args = {
-        "verifier": verifier, "input_scale": manifest.info.input_scales[0],
+        "verifier": verifier, "registry": NO_REGISTRY, "input_scale": manifest.info.input_scales[0],
         "output_scale": manifest.info.output_scales[0],
         "thresholds": [round(t * 1_000_000) for t in FEE_THRESHOLDS], "tiers": list(FEE_TIERS_BPS),
         "initial": PARAMS.initial_fee_bps, "min": PARAMS.min_fee_bps, "max": PARAMS.max_fee_bps,
@@ -115,7 +115,7 @@ def env(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         harness_artifact = load_artifact(work / "out" / "ConsumerHarness.json", "compile")
         empty_pool = contract_at(chain, deploy(chain, pool_artifact, *pool_args(verifier.address, manifest)).address,
                                  pool_artifact["abi"])
-        harness = contract_at(chain, deploy(chain, harness_artifact, verifier.address).address,
+        harness = contract_at(chain, deploy(chain, harness_artifact, verifier.address, NO_REGISTRY).address,
                               harness_artifact["abi"])
         verifier_abi = load_artifact(work / "out" / "fee" / "Halo2Verifier.json", "prover verifier fee")["abi"]
         for price in prices[:WINDOW]:

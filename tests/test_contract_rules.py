@@ -199,7 +199,7 @@ def test_verifier_without_code_is_rejected(env: Env) -> None:
     zero = "0x0000000000000000000000000000000000000000"
     for address in (zero, DEV_ADDRESS):
         args = pool_args(address, env.manifest)
-        for artifact, ctor_args in ((env.pool_artifact, args), (env.harness_artifact, [address])):
+        for artifact, ctor_args in ((env.pool_artifact, args), (env.harness_artifact, [address, NO_REGISTRY])):
             error = rejected(env, lambda: deploy(env.chain, artifact, *ctor_args), "InvalidVerifier")
             assert [a.lower() for a in error.error_args] == [address.lower()]
 
@@ -247,6 +247,10 @@ ERROR_TESTS = {
     "ProofRejected": "test_flipped_proof_byte_is_rejected",
     "OutputOutOfRange": "test_onchain.py::test_decode_signed_rejects_the_middle_of_the_field",
     "ValueOutOfRange": "test_encode_out_of_range_value_is_rejected",
+    "InvalidRegistry": "test_registry.py::test_registry_without_code_is_refused_at_deployment",
+    "UnregisteredArtifact": "test_registry.py::test_unregistered_verifier_is_rejected_by_the_pool",
+    "VersionIsRevoked": "test_registry.py::test_revoked_version_stops_the_pool_accepting_its_proofs",
+    "CallerNotAllowed": "test_registry.py::test_restricted_model_rejects_callers_not_on_its_allowlist",
 }
 
 

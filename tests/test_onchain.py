@@ -24,7 +24,7 @@ from prover import ezkl_api
 from prover.artifacts import CircuitPaths, Manifest
 from prover.chain import Chain, advance_time, call, connect, contract_at, deploy, transact
 from prover.errors import TransactionReverted
-from prover.onchain import PoolParams, deploy_fee_pool, deploy_verifier, fee_pool, instances_of, prove_pool_state
+from prover.onchain import NO_REGISTRY, PoolParams, deploy_fee_pool, deploy_verifier, fee_pool, instances_of, prove_pool_state
 from prover.pipeline import open_circuit
 from prover.proving import FIELD_MODULUS, felt_to_int_le, proof_bytes, verify
 from prover.solc import EIP170_LIMIT, load_artifact
@@ -66,7 +66,8 @@ def env(work: Path) -> Iterator[Env]:
         pool_deploy = deploy_fee_pool(chain, work, verifier.address, manifest, PARAMS)
         pool = fee_pool(chain, work, pool_deploy.address)
         harness_artifact = load_artifact(work / "out" / "ConsumerHarness.json", "compile")
-        harness = contract_at(chain, deploy(chain, harness_artifact, verifier.address).address, harness_artifact["abi"])
+        harness = contract_at(chain, deploy(chain, harness_artifact, verifier.address, NO_REGISTRY).address,
+                              harness_artifact["abi"])
         verifier_abi = load_artifact(work / "out" / "fee" / "Halo2Verifier.json", "prover verifier fee")["abi"]
         for price in simulate_prices(WINDOW + 1, SEED, "calm")[1:]:
             transact(chain, pool, "recordPrice", price)
@@ -293,6 +294,11 @@ def test_cli_demo_runs_the_whole_story(built: Path, tmp_path: Path) -> None:
     assert result.code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["verifier_deploy_gas"] > 0 and document["pool_deploy_gas"] > 0
+    # the fee model is registered before the pool, and the pool checks that registry
+    assert document["model_id"] == 1 and document["version"] == 1 and document["register_gas"] > 0
+    record = json.loads((demo / "deployments" / "31337.json").read_text())["contracts"]
+    assert record["fee.pool"]["registry"] == document["registry"] == record["ModelRegistry"]["address"]
+    assert record["fee.model"]["versions"]["1"]["verifier"] == document["verifier"]
     updates = document["updates"]
     assert [u["regime"] for u in updates] == ["calm", "volatile"]
     defaults = PoolParams()

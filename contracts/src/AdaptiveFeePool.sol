@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {IHalo2Verifier} from "./IHalo2Verifier.sol";
+import {IModelRegistry} from "./IModelRegistry.sol";
 import {ZkmlConsumer} from "./ZkmlConsumer.sol";
 
 /// @title Adaptive Fee Pool
@@ -116,6 +117,8 @@ contract AdaptiveFeePool is ZkmlConsumer {
     }
 
     /// @param verifier_ The ezkl verifier of the fee model.
+    /// @param registry_ The model registry whose record of the fee model must allow each
+    /// update (active version, caller allowed), or the zero address for none.
     /// @param inputScale_ Fixed-point bits of the inputs (<= 64).
     /// @param outputScale_ Fixed-point bits of the output (<= 64).
     /// @param thresholdsMicroPct Volatility thresholds in millionths of a percent, strictly
@@ -128,6 +131,7 @@ contract AdaptiveFeePool is ZkmlConsumer {
     /// @param minUpdateInterval_ Seconds between updates.
     constructor(
         IHalo2Verifier verifier_,
+        IModelRegistry registry_,
         uint8 inputScale_,
         uint8 outputScale_,
         uint256[3] memory thresholdsMicroPct,
@@ -137,7 +141,7 @@ contract AdaptiveFeePool is ZkmlConsumer {
         uint16 maxFeeBps_,
         uint16 maxStepBps_,
         uint64 minUpdateInterval_
-    ) ZkmlConsumer(verifier_) {
+    ) ZkmlConsumer(verifier_, registry_) {
         if (
             inputScale_ > 64 || outputScale_ > 64 || minFeeBps_ > initialFeeBps || initialFeeBps > maxFeeBps_
                 || maxFeeBps_ > MAX_BPS || maxStepBps_ == 0 || thresholdsMicroPct[0] >= thresholdsMicroPct[1]
@@ -220,9 +224,11 @@ contract AdaptiveFeePool is ZkmlConsumer {
 
     /// @notice Updates the fee from a proof of the fee model on this epoch's prices.
     /// @dev Checks, in order: paused, epoch is current, not yet updated this epoch, interval
-    /// passed, instance count, inputs match storage, proof valid, output decodable. The
+    /// passed, instance count, inputs match storage, model version registered and caller
+    /// allowed (with a registry), proof valid, output decodable. The
     /// epoch is marked used before the verifier call, so a re-entrant update cannot
-    /// apply twice. Open to anyone: the proof, not the caller, is what is trusted.
+    /// apply twice. Open to anyone the registry allows (everyone without one): the proof,
+    /// not the caller, is what is trusted.
     /// @param epoch The epoch (`observationCount`) the proof's inputs were taken at.
     /// @param proof The proof bytes.
     /// @param instances N_FEATURES input felts, then the volatility felt.

@@ -122,10 +122,10 @@ interface IModelRegistryEvents {
     event AllowedChanged(uint256 indexed modelId, address indexed account, bool allowed);
 }
 
-/// @title Model Registry Errors
-/// @notice Every rejection of the registry, by name. Consumers see the first three from
-/// `checkUsable`; the rest refuse owners' mistakes and strangers.
-interface IModelRegistryErrors {
+/// @title Model Registry Check Errors
+/// @notice What `checkUsable` reverts with. A consumer contract inherits this interface so
+/// the errors are in its own ABI and a caller decodes them by name when they bubble up.
+interface IModelRegistryCheckErrors {
     /// @notice No version is registered for this verifier, VKA digest and weights commitment.
     /// @param verifier The verifier.
     /// @param vkaDigest The VKA digest.
@@ -141,7 +141,12 @@ interface IModelRegistryErrors {
     /// @param modelId The model.
     /// @param caller The refused account.
     error CallerNotAllowed(uint256 modelId, address caller);
+}
 
+/// @title Model Registry Errors
+/// @notice Every rejection of the registry, by name: what consumers see from `checkUsable`,
+/// and the refusals of owners' mistakes and strangers.
+interface IModelRegistryErrors is IModelRegistryCheckErrors {
     /// @notice No model has this id.
     /// @param modelId The unknown id.
     error UnknownModel(uint256 modelId);

@@ -2,12 +2,15 @@
 pragma solidity ^0.8.20;
 
 import {IHalo2Verifier} from "./IHalo2Verifier.sol";
+import {IModelRegistry, IModelRegistryCheckErrors} from "./IModelRegistry.sol";
 
 /// @title zkML Consumer
 /// @notice Base for contracts that act on model outputs proven with an ezkl circuit: it
 /// pins the verifier, calls it safely, and converts between signed fixed-point numbers
-/// and the BN254 field elements that carry them as public instances.
-abstract contract ZkmlConsumer {
+/// and the BN254 field elements that carry them as public instances. With a registry, it
+/// also accepts proofs only while the model version behind its verifier is registered, not
+/// revoked, and open to the caller.
+abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
     /// @notice The BN254 scalar field modulus r; every public instance is in [0, r).
     uint256 internal constant FIELD_MODULUS =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
@@ -22,9 +25,19 @@ abstract contract ZkmlConsumer {
     /// could accept anything.
     IHalo2Verifier public immutable verifier;
 
+    /// @notice The model registry consulted before every verification, or the zero address
+    /// for none.
+    /// @dev Immutable like the verifier: an owner who could switch the check off later
+    /// would make revocation a promise instead of a rule.
+    IModelRegistry public immutable registry;
+
     /// @notice The verifier given to the constructor is the zero address or has no code.
     /// @param verifier The rejected address.
     error InvalidVerifier(address verifier);
+
+    /// @notice The registry given to the constructor is not zero and has no code.
+    /// @param registry The rejected address.
+    error InvalidRegistry(address registry);
 
     /// @notice A public instance is not a canonical field element (it is >= r).
     /// @param index The position of the instance.
@@ -44,9 +57,14 @@ abstract contract ZkmlConsumer {
     error ValueOutOfRange(int256 value);
 
     /// @param verifier_ The deployed ezkl verifier of the model this contract consumes.
-    constructor(IHalo2Verifier verifier_) {
+    /// @param registry_ The model registry to consult, or the zero address for none.
+    constructor(IHalo2Verifier verifier_, IModelRegistry registry_) {
         if (address(verifier_).code.length == 0) revert InvalidVerifier(address(verifier_));
+        if (address(registry_) != address(0) && address(registry_).code.length == 0) {
+            revert InvalidRegistry(address(registry_));
+        }
         verifier = verifier_;
+        registry = registry_;
     }
 
     /// @notice Reverts unless `proof` is valid for `instances` under the pinned verifier.
@@ -64,11 +82,33 @@ abstract contract ZkmlConsumer {
         for (uint256 i = 0; i < instances.length; ++i) {
             if (instances[i] >= FIELD_MODULUS) revert InstanceNotInField(i, instances[i]);
         }
+        _checkRegistry(instances);
         try verifier.verifyProof(proof, instances) returns (bool ok) {
             if (!ok) revert ProofRejected();
         } catch {
             revert ProofRejected();
         }
+    }
+
+    /// @notice Reverts unless the registry (if any) lists this contract's verifier as an
+    /// active model version that `msg.sender` may use.
+    /// @dev The registry's own errors (`UnregisteredArtifact`, `VersionIsRevoked`,
+    /// `CallerNotAllowed`) bubble up unchanged. The caller checked is the account calling
+    /// this contract: the one acting on the model's output. Runs before the verifier, so a
+    /// revoked model costs no pairing.
+    /// @param instances The public instances, for `_paramsCommitment`.
+    function _checkRegistry(uint256[] calldata instances) internal view {
+        if (address(registry) == address(0)) return;
+        registry.checkUsable(address(verifier), bytes32(0), _paramsCommitment(instances), msg.sender);
+    }
+
+    /// @notice The weights commitment a proof carries, identifying the model version when
+    /// several versions share one verifier (hashed params).
+    /// @dev 0 here, for circuits whose weights are fixed in the verifying key; a consumer of
+    /// a hashed-params circuit overrides it to return that instance.
+    /// @return The commitment, or 0.
+    function _paramsCommitment(uint256[] calldata) internal view virtual returns (bytes32) {
+        return bytes32(0);
     }
 
     /// @notice Decodes a felt into the signed integer it carries (fixed point is kept:

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {IHalo2Verifier} from "../IHalo2Verifier.sol";
+import {IModelRegistry} from "../IModelRegistry.sol";
 import {ZkmlConsumer} from "../ZkmlConsumer.sol";
 
 /// @title ZkmlConsumer Test Harness
@@ -16,7 +17,8 @@ contract ConsumerHarness is ZkmlConsumer {
     event ProofAccepted(uint256 count);
 
     /// @param verifier_ The verifier to pin.
-    constructor(IHalo2Verifier verifier_) ZkmlConsumer(verifier_) {}
+    /// @param registry_ The registry to consult, or the zero address.
+    constructor(IHalo2Verifier verifier_, IModelRegistry registry_) ZkmlConsumer(verifier_, registry_) {}
 
     /// @notice Runs `_verify`, then counts the proof and emits `ProofAccepted`.
     /// @param proof The proof bytes.

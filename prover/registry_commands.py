@@ -1,0 +1,193 @@
+"""`prover register / audit / revoke / allow / disallow`: a model's record in the on-chain registry.
+
+Like the other on-chain commands they take `--rpc-url` and `--private-key` (an embedded
+anvil without them, which forgets everything when the command ends: use `prover node`
+or a real RPC to keep a registry between commands). `--registry ADDRESS` names a registry;
+by default the one recorded for the chain in `deployments/<chainId>.json` is used, and
+`register` deploys one on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+from web3 import Web3
+
+from prover.chain import Chain, connect, transact
+from prover.cli import JsonOpt, KeyOpt, RpcOpt, WorkdirOpt, app, emit_json, err, handles_errors, show_table
+from prover.errors import AuditMismatch, ProverError
+from prover.pipeline import open_circuit
+from prover.registry import audit, describe, open_registry, register, registered_model
+
+NameArg = Annotated[str, typer.Argument(help="Circuit name (built in the workdir).")]
+RegistryOpt = Annotated[Optional[str], typer.Option(help="Registry address; default: the one recorded for the chain.")]
+VersionOpt = Annotated[Optional[int], typer.Option(help="Version number; default: the latest registered from here.")]
+
+
+@app.command("register")
+@handles_errors
+def register_command(
+    name: NameArg,
+    parent: Annotated[Optional[int], typer.Option(
+        help="Version this one derives from (0: none); default: the latest registered from here.")] = None,
+    registry: RegistryOpt = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Register the built artifacts' hashes, lineage and verifier as the model's next version."""
+    paths, manifest = open_circuit(name, workdir)
+    with connect(rpc_url, private_key, log_dir=paths.root) as chain:
+        contract = open_registry(chain, workdir, registry, deploy_if_missing=True)
+        result = register(chain, contract, paths, manifest, parent=parent)
+    document = {"chain_id": chain.chain_id, **result.__dict__}
+    if json_out:
+        emit_json(document)
+        return
+    show_table(f"registered {name} on chain {chain.chain_id}", [
+        ("registry", result.registry), ("model", str(result.model_id)), ("version", str(result.version)),
+        ("parent", str(result.parent) if result.parent else "none"), ("verifier", result.verifier),
+        ("gas", f"addVersion {result.register_gas:,}" + (f", createModel {result.create_gas:,}"
+                                                          if result.create_gas else "")),
+    ])
+
+
+@app.command("audit")
+@handles_errors
+def audit_command(
+    name: NameArg,
+    version: VersionOpt = None,
+    registry: RegistryOpt = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Recompute every local hash and compare with the on-chain record; exit 1 on any mismatch."""
+    paths, manifest = open_circuit(name, workdir)
+    with connect(rpc_url, private_key, log_dir=paths.root) as chain:
+        contract = open_registry(chain, workdir, registry)
+        model_id, chosen = registered_model(chain, paths, contract, version)
+        report = audit(chain, contract, paths, manifest, model_id, chosen)
+    if json_out:
+        emit_json(describe(report))
+    else:
+        registered = datetime.fromtimestamp(report.registered_at, timezone.utc).isoformat(timespec="seconds")
+        table = Table(title=f"{name}: model {model_id} version {chosen}, registered {registered}"
+                      + (", REVOKED" if report.revoked else ""), title_justify="left")
+        for column in ("field", "on chain", "local", ""):
+            table.add_column(column)
+        for row in report.rows:
+            mark = "[green]match[/]" if row.matches else "[bold red]MISMATCH[/]"
+            table.add_row(row.field, _short(row.onchain), _short(row.local), mark)
+        err.print(table)
+    if report.mismatched:
+        raise AuditMismatch(f"{name} differs from its on-chain record in: {', '.join(report.mismatched)}")
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= 20 else f"{value[:10]}…{value[-8:]}"
+
+
+@app.command("revoke")
+@handles_errors
+def revoke_command(
+    name: NameArg,
+    version: VersionOpt = None,
+    registry: RegistryOpt = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Revoke a version: consumers with the registry check refuse its proofs from now on."""
+    paths, _ = open_circuit(name, workdir)
+    with connect(rpc_url, private_key, log_dir=paths.root) as chain:
+        contract = open_registry(chain, workdir, registry)
+        model_id, chosen = registered_model(chain, paths, contract, version)
+        receipt = transact(chain, contract, "revokeVersion", model_id, chosen)
+    _done({"model_id": model_id, "version": chosen, "revoked": True, "gas_used": int(receipt["gasUsed"])},
+          f"revoked {name} model {model_id} version {chosen}", json_out)
+
+
+@app.command("allow")
+@handles_errors
+def allow_command(
+    name: NameArg,
+    accounts: Annotated[Optional[list[str]], typer.Argument(help="Addresses that may consume the model.")] = None,
+    everyone: Annotated[bool, typer.Option("--everyone", help="Lift the restriction: anyone may consume it.")] = False,
+    registry: RegistryOpt = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Add addresses to the model's allowlist (the model is then restricted to it), or open it to everyone."""
+    if everyone == bool(accounts):
+        raise ProverError("give addresses or --everyone (not both)", hint="prover allow fee 0xabc... 0xdef...")
+    checked = _addresses(accounts or [])
+    with _model(name, workdir, registry, rpc_url, private_key) as (chain, contract, model_id):
+        if everyone:
+            gas = _set(chain, contract, "setAccessRestricted", model_id, False)
+        else:
+            gas = _set(chain, contract, "setAllowed", model_id, checked, True)
+            gas += _set(chain, contract, "setAccessRestricted", model_id, True)
+    shown = "everyone" if everyone else ", ".join(accounts or [])
+    _done({"model_id": model_id, "allowed": accounts or "everyone", "gas_used": gas},
+          f"{name} (model {model_id}) may now be used by {shown}", json_out)
+
+
+@app.command("disallow")
+@handles_errors
+def disallow_command(
+    name: NameArg,
+    accounts: Annotated[list[str], typer.Argument(help="Addresses to take off the allowlist.")],
+    registry: RegistryOpt = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Take addresses off the model's allowlist (and restrict the model to the allowlist)."""
+    checked = _addresses(accounts)
+    with _model(name, workdir, registry, rpc_url, private_key) as (chain, contract, model_id):
+        gas = _set(chain, contract, "setAllowed", model_id, checked, False)
+        gas += _set(chain, contract, "setAccessRestricted", model_id, True)
+    _done({"model_id": model_id, "disallowed": accounts, "gas_used": gas},
+          f"{name} (model {model_id}) may no longer be used by {', '.join(accounts)}", json_out)
+
+
+@contextlib.contextmanager
+def _model(name: str, workdir: Path, registry: str | None, rpc_url: str | None,
+           private_key: str | None) -> Iterator[tuple[Chain, Any, int]]:
+    """Connected, with the registry open and NAME's model id found."""
+    paths, _ = open_circuit(name, workdir)
+    with connect(rpc_url, private_key, log_dir=paths.root) as chain:
+        contract = open_registry(chain, workdir, registry)
+        model_id, _ = registered_model(chain, paths, contract)
+        yield chain, contract, model_id
+
+
+def _addresses(accounts: list[str]) -> list[str]:
+    for account in accounts:
+        if not Web3.is_address(account):
+            raise ProverError(f"{account!r} is not an address", hint="0x followed by 40 hex digits")
+    return [Web3.to_checksum_address(account) for account in accounts]
+
+
+def _set(chain: Chain, contract: Any, function: str, *args: Any) -> int:
+    return int(transact(chain, contract, function, *args)["gasUsed"])
+
+
+def _done(document: dict[str, Any], message: str, json_out: bool) -> None:
+    if json_out:
+        emit_json(document)
+    else:
+        err.print(message + f" ({document['gas_used']:,} gas)")
