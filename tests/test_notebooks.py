@@ -7,7 +7,6 @@ circuits `prover compare` built in test_compare are reused, not rebuilt.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -20,19 +19,12 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 CELL_TIMEOUT_S = 600
 
 
-def execute(name: str, environment: dict[str, str]) -> nbformat.NotebookNode:
+def execute(name: str, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    saved = {key: os.environ.get(key) for key in environment}
-    os.environ.update(environment)  # the kernel inherits this process's environment
-    try:
-        NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                       resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)  # the kernel inherits this process's environment
+    NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     return notebook
 
 
@@ -56,8 +48,9 @@ def test_notebooks_are_committed_without_outputs(name: str) -> None:
                for cell in notebook.cells if cell.cell_type == "code")
 
 
-def test_quickstart_runs_from_training_to_onchain_verification(compare_workdir: Path) -> None:
-    notebook = execute("quickstart.ipynb", {"PROVER_WORKDIR": str(compare_workdir)})
+def test_quickstart_runs_from_training_to_onchain_verification(compare_workdir: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    notebook = execute("quickstart.ipynb", {"PROVER_WORKDIR": str(compare_workdir)}, monkeypatch)
     output = text_of(notebook)
     assert "valid: True" in output
     assert "verifyProof: True" in output
@@ -65,11 +58,11 @@ def test_quickstart_runs_from_training_to_onchain_verification(compare_workdir: 
     assert (compare_workdir / "circuits" / "fee_quickstart" / "manifest.json").exists()
 
 
-def test_compare_notebook_plots_the_small_variant_set(compare_workdir: Path) -> None:
+def test_compare_notebook_plots_the_small_variant_set(compare_workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     notebook = execute("compare_proofs.ipynb", {
         "PROVER_WORKDIR": str(compare_workdir), "COMPARE_MODELS": "fee",
         "COMPARE_VARIANTS": SMALL_VARIANTS, "COMPARE_RUNS": "1",
-    })
+    }, monkeypatch)
     output = text_of(notebook)
     assert "proofs side by side" in output
     assert "batch of 2:" in output and "hashed-inputs:" in output
