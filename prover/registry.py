@@ -183,14 +183,22 @@ def register(chain: Chain, registry: Any, paths: CircuitPaths, manifest: Manifes
                         int(receipt["gasUsed"]))
 
 
-def registered_model(chain: Chain, paths: CircuitPaths, registry: Any, version: int | None = None) -> tuple[int, int]:
-    """(model id, version) this workdir registered NAME as: `version`, else the latest."""
-    entry = load_deployments(paths.workdir, chain.chain_id).get(model_key(paths.name))
-    if entry is None or entry.get("registry") != registry.address or not entry["versions"]:
-        raise ProverError(f"{paths.name!r} is not registered in registry {registry.address} on chain "
-                          f"{chain.chain_id} from this workdir", hint=f"run `prover register {paths.name}`")
-    latest = max(int(v) for v in entry["versions"])
-    return int(entry["model_id"]), version if version is not None else latest
+def registered_model(chain: Chain, paths: CircuitPaths, registry: Any, version: int | None = None,
+                     model_id: int | None = None) -> tuple[int, int]:
+    """(model id, version): `model_id` as given (a third party auditing someone else's
+    registration), else the one this workdir registered NAME as; `version`, else the
+    model's latest on chain."""
+    if model_id is None:
+        entry = load_deployments(paths.workdir, chain.chain_id).get(model_key(paths.name))
+        if entry is None or entry.get("registry") != registry.address:
+            raise ProverError(f"{paths.name!r} is not registered in registry {registry.address} on chain "
+                              f"{chain.chain_id} from this workdir",
+                              hint=f"run `prover register {paths.name}`, or name the model with --model ID")
+        model_id = int(entry["model_id"])
+    latest = int(call(chain, registry, "getModel", model_id)[3])
+    if latest == 0:
+        raise ProverError(f"model {model_id} has no versions in registry {registry.address}")
+    return model_id, version if version is not None else latest
 
 
 def _shown(value: bytes | str | int) -> str:

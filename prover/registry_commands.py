@@ -27,7 +27,9 @@ from prover.registry import audit, describe, open_registry, register, registered
 
 NameArg = Annotated[str, typer.Argument(help="Circuit name (built in the workdir).")]
 RegistryOpt = Annotated[Optional[str], typer.Option(help="Registry address; default: the one recorded for the chain.")]
-VersionOpt = Annotated[Optional[int], typer.Option(help="Version number; default: the latest registered from here.")]
+VersionOpt = Annotated[Optional[int], typer.Option(help="Version number; default: the model's latest.")]
+ModelOpt = Annotated[Optional[int], typer.Option(
+    "--model", help="Model id in the registry; default: the one this workdir registered NAME as.")]
 
 
 @app.command("register")
@@ -64,17 +66,21 @@ def register_command(
 def audit_command(
     name: NameArg,
     version: VersionOpt = None,
+    model: ModelOpt = None,
     registry: RegistryOpt = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
-    """Recompute every local hash and compare with the on-chain record; exit 1 on any mismatch."""
+    """Recompute every local hash and compare with the on-chain record; exit 1 on any mismatch.
+
+    A third party with the files audits someone else's registration with --registry and --model.
+    """
     paths, manifest = open_circuit(name, workdir)
     with connect(rpc_url, private_key, log_dir=paths.root) as chain:
         contract = open_registry(chain, workdir, registry)
-        model_id, chosen = registered_model(chain, paths, contract, version)
+        model_id, chosen = registered_model(chain, paths, contract, version, model)
         report = audit(chain, contract, paths, manifest, model_id, chosen)
     if json_out:
         emit_json(describe(report))

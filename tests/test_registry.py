@@ -113,6 +113,18 @@ def test_register_then_audit_passes(reg: RegistryEnv) -> None:
     print(f"gas: createModel {reg.create_gas:,}, addVersion {reg.register_gas:,}")
 
 
+def test_a_third_party_audits_with_the_files_and_the_registry_address(reg: RegistryEnv, tmp_path: Path) -> None:
+    """Someone given the circuit folder (no deployment record of ours) names registry and model."""
+    theirs = tmp_path / "theirs"
+    shutil.copytree(reg.paths.root, theirs / "circuits" / "fee")
+    assert reg.chain.node is not None
+    common = ("--rpc-url", reg.chain.node.rpc_url, "--private-key", SECOND_KEY, "--workdir", theirs)
+    result = run_cli("audit", "fee", "--registry", reg.registry.address, "--model", "1", *common)
+    assert result.code == 0, result.stderr
+    unnamed = run_cli("audit", "fee", "--registry", reg.registry.address, *common)
+    assert unnamed.code == 2 and "--model ID" in unnamed.stderr
+
+
 @pytest.mark.parametrize(("target", "field"), [("network.onnx", "onnxHash"), ("training_data.npz", "datasetHash")])
 def test_one_changed_byte_fails_the_audit_naming_the_field(reg: RegistryEnv, target: str, field: str) -> None:
     path = reg.paths.root / target
