@@ -154,7 +154,7 @@ def register(chain: Chain, registry: Any, paths: CircuitPaths, manifest: Manifes
     """Register the built circuit as the next version of its model (created on first use).
 
     The verifier is this circuit's own deployed verifier (deployed now if this chain has
-    none for its vk). `parent` defaults to the last version this workdir registered.
+    none for its vk). `parent` defaults to the model's latest version (0 for the first).
     """
     workdir = paths.workdir
     verifier = verifier or deployed_verifier(chain, paths, manifest) or deploy_verifier(chain, paths, manifest).address
@@ -167,7 +167,7 @@ def register(chain: Chain, registry: Any, paths: CircuitPaths, manifest: Manifes
         create_gas = int(receipt["gasUsed"])
         record_deployment(workdir, chain.chain_id, model_key(paths.name), entry)
     model_id = int(entry["model_id"])
-    chosen_parent = parent if parent is not None else max((int(v) for v in entry["versions"]), default=0)
+    chosen_parent = parent if parent is not None else int(call(chain, registry, "getModel", model_id)[3])
     fields = local_fields(paths, manifest)
     version_input = (
         Web3.to_checksum_address(verifier), ZERO32, fields["paramsCommitment"], chosen_parent, fields["onnxHash"],
@@ -199,6 +199,18 @@ def registered_model(chain: Chain, paths: CircuitPaths, registry: Any, version: 
     if latest == 0:
         raise ProverError(f"model {model_id} has no versions in registry {registry.address}")
     return model_id, version if version is not None else latest
+
+
+def adopt_model(chain: Chain, registry: Any, paths: CircuitPaths, model_id: int) -> int:
+    """Accept a model offered to this account and record it for this workdir, so the next
+    `register` adds versions to it; returns the gas used."""
+    receipt = transact(chain, registry, "acceptOwnership", model_id)
+    if REGISTRY_KEY not in load_deployments(paths.workdir, chain.chain_id):  # later commands use it by default
+        record_deployment(paths.workdir, chain.chain_id, REGISTRY_KEY, {
+            "address": registry.address, "code_hash": Web3.keccak(chain.w3.eth.get_code(registry.address)).hex()})
+    record_deployment(paths.workdir, chain.chain_id, model_key(paths.name),
+                      {"registry": registry.address, "model_id": model_id, "versions": {}})
+    return int(receipt["gasUsed"])
 
 
 def _shown(value: bytes | str | int) -> str:

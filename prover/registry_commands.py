@@ -23,7 +23,7 @@ from prover.chain import Chain, connect, transact
 from prover.cli import JsonOpt, KeyOpt, RpcOpt, WorkdirOpt, app, emit_json, err, handles_errors, show_table
 from prover.errors import AuditMismatch, ProverError
 from prover.pipeline import open_circuit
-from prover.registry import audit, describe, open_registry, register, registered_model
+from prover.registry import adopt_model, audit, describe, open_registry, register, registered_model
 
 NameArg = Annotated[str, typer.Argument(help="Circuit name (built in the workdir).")]
 RegistryOpt = Annotated[Optional[str], typer.Option(help="Registry address; default: the one recorded for the chain.")]
@@ -37,7 +37,7 @@ ModelOpt = Annotated[Optional[int], typer.Option(
 def register_command(
     name: NameArg,
     parent: Annotated[Optional[int], typer.Option(
-        help="Version this one derives from (0: none); default: the latest registered from here.")] = None,
+        help="Version this one derives from (0: none); default: the model's latest.")] = None,
     registry: RegistryOpt = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
@@ -107,6 +107,7 @@ def _short(value: str) -> str:
 def revoke_command(
     name: NameArg,
     version: VersionOpt = None,
+    model: ModelOpt = None,
     registry: RegistryOpt = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
@@ -117,7 +118,7 @@ def revoke_command(
     paths, _ = open_circuit(name, workdir)
     with connect(rpc_url, private_key, log_dir=paths.root) as chain:
         contract = open_registry(chain, workdir, registry)
-        model_id, chosen = registered_model(chain, paths, contract, version)
+        model_id, chosen = registered_model(chain, paths, contract, version, model)
         receipt = transact(chain, contract, "revokeVersion", model_id, chosen)
     _done({"model_id": model_id, "version": chosen, "revoked": True, "gas_used": int(receipt["gasUsed"])},
           f"revoked {name} model {model_id} version {chosen}", json_out)
@@ -129,6 +130,7 @@ def allow_command(
     name: NameArg,
     accounts: Annotated[Optional[list[str]], typer.Argument(help="Addresses that may consume the model.")] = None,
     everyone: Annotated[bool, typer.Option("--everyone", help="Lift the restriction: anyone may consume it.")] = False,
+    model: ModelOpt = None,
     registry: RegistryOpt = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
@@ -139,7 +141,7 @@ def allow_command(
     if everyone == bool(accounts):
         raise ProverError("give addresses or --everyone (not both)", hint="prover allow fee 0xabc... 0xdef...")
     checked = _addresses(accounts or [])
-    with _model(name, workdir, registry, rpc_url, private_key) as (chain, contract, model_id):
+    with _model(name, workdir, registry, model, rpc_url, private_key) as (chain, contract, model_id):
         if everyone:
             gas = _set(chain, contract, "setAccessRestricted", model_id, False)
         else:
@@ -155,6 +157,7 @@ def allow_command(
 def disallow_command(
     name: NameArg,
     accounts: Annotated[list[str], typer.Argument(help="Addresses to take off the allowlist.")],
+    model: ModelOpt = None,
     registry: RegistryOpt = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
@@ -163,21 +166,62 @@ def disallow_command(
 ) -> None:
     """Take addresses off the model's allowlist (and restrict the model to the allowlist)."""
     checked = _addresses(accounts)
-    with _model(name, workdir, registry, rpc_url, private_key) as (chain, contract, model_id):
+    with _model(name, workdir, registry, model, rpc_url, private_key) as (chain, contract, model_id):
         gas = _set(chain, contract, "setAllowed", model_id, checked, False)
         gas += _set(chain, contract, "setAccessRestricted", model_id, True)
     _done({"model_id": model_id, "disallowed": accounts, "gas_used": gas},
           f"{name} (model {model_id}) may no longer be used by {', '.join(accounts)}", json_out)
 
 
-@contextlib.contextmanager
-def _model(name: str, workdir: Path, registry: str | None, rpc_url: str | None,
-           private_key: str | None) -> Iterator[tuple[Chain, Any, int]]:
-    """Connected, with the registry open and NAME's model id found."""
+@app.command("transfer")
+@handles_errors
+def transfer_command(
+    name: NameArg,
+    new_owner: Annotated[str, typer.Argument(help="The account offered the model (it must accept).")],
+    model: ModelOpt = None,
+    registry: RegistryOpt = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Offer the model to another account; it becomes the owner only when it runs `prover accept`."""
+    (checked,) = _addresses([new_owner])
+    with _model(name, workdir, registry, model, rpc_url, private_key) as (chain, contract, model_id):
+        gas = _set(chain, contract, "transferOwnership", model_id, checked)
+    _done({"model_id": model_id, "pending_owner": checked, "gas_used": gas},
+          f"offered {name} (model {model_id}) to {checked}; it must run `prover accept {name} --registry "
+          f"{contract.address} --model {model_id}`", json_out)
+
+
+@app.command("accept")
+@handles_errors
+def accept_command(
+    name: NameArg,
+    registry: Annotated[str, typer.Option(help="The registry holding the model.")],
+    model: Annotated[int, typer.Option("--model", help="The model id offered to you.")],
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Accept a model offered to your account; `prover register NAME` then adds versions to it."""
     paths, _ = open_circuit(name, workdir)
     with connect(rpc_url, private_key, log_dir=paths.root) as chain:
         contract = open_registry(chain, workdir, registry)
-        model_id, _ = registered_model(chain, paths, contract)
+        gas = adopt_model(chain, contract, paths, model)
+    _done({"model_id": model, "owner": chain.address, "gas_used": gas},
+          f"{chain.address} now owns model {model} ({name})", json_out)
+
+
+@contextlib.contextmanager
+def _model(name: str, workdir: Path, registry: str | None, model_id: int | None, rpc_url: str | None,
+           private_key: str | None) -> Iterator[tuple[Chain, Any, int]]:
+    """Connected, with the registry open and NAME's model id found (or the one given)."""
+    paths, _ = open_circuit(name, workdir)
+    with connect(rpc_url, private_key, log_dir=paths.root) as chain:
+        contract = open_registry(chain, workdir, registry)
+        model_id, _ = registered_model(chain, paths, contract, model_id=model_id)
         yield chain, contract, model_id
 
 

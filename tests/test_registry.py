@@ -194,6 +194,29 @@ def test_only_the_owner_can_add_revoke_or_allow(reg: RegistryEnv) -> None:
     assert info.value.error_name == "NotModelOwner"
 
 
+def test_two_step_handover_on_the_command_line(reg: RegistryEnv, tmp_path: Path) -> None:
+    """Offer, accept from the new owner's own workdir, then only the new owner acts; its next
+    version descends from the last one."""
+    theirs = tmp_path / "theirs"
+    shutil.copytree(reg.paths.root, theirs / "circuits" / "fee")
+    assert reg.chain.node is not None
+    with as_second_account(reg) as second:
+        offered = cli(reg, "transfer", "fee", second.address, "--json")
+        assert offered.code == 0, offered.stderr
+        common = ("--rpc-url", reg.chain.node.rpc_url, "--private-key", SECOND_KEY, "--workdir", theirs)
+        assert run_cli("revoke", "fee", "--registry", reg.registry.address, "--model", "1", *common).code == 2
+        accepted = run_cli("accept", "fee", "--registry", reg.registry.address, "--model", "1", *common)
+        assert accepted.code == 0, accepted.stderr
+        owner = call(reg.chain, reg.registry, "getModel", 1)[0]
+        assert owner.lower() == second.address.lower()
+        former = cli(reg, "revoke", "fee")
+        assert former.code == 2 and "NotModelOwner" in former.stderr
+        registered = run_cli("register", "fee", "--json", *common)
+        assert registered.code == 0, registered.stderr
+        document = json.loads(registered.stdout)
+        assert (document["model_id"], document["version"], document["parent"]) == (1, 2, 1)
+
+
 def test_registering_the_same_artifacts_twice_is_refused(reg: RegistryEnv) -> None:
     result = cli(reg, "register", "fee")
     assert result.code == 2 and "DuplicateArtifact" in result.stderr and "Traceback" not in result.stderr
