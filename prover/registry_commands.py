@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -19,6 +20,7 @@ import typer
 from rich.table import Table
 from web3 import Web3
 
+from prover.artifacts import CircuitPaths, Manifest
 from prover.chain import Chain, connect, transact
 from prover.cli import JsonOpt, KeyOpt, RpcOpt, WorkdirOpt, app, emit_json, err, handles_errors, show_table
 from prover.errors import AuditMismatch, ProverError
@@ -77,11 +79,9 @@ def audit_command(
 
     A third party with the files audits someone else's registration with --registry and --model.
     """
-    paths, manifest = open_circuit(name, workdir)
-    with connect(rpc_url, private_key, log_dir=paths.root) as chain:
-        contract = open_registry(chain, workdir, registry)
-        model_id, chosen = registered_model(chain, paths, contract, version, model)
-        report = audit(chain, contract, paths, manifest, model_id, chosen)
+    with _model(name, workdir, registry, model, rpc_url, private_key, version) as target:
+        model_id, chosen = target.model_id, target.version
+        report = audit(target.chain, target.registry, target.paths, target.manifest, model_id, chosen)
     if json_out:
         emit_json(describe(report))
     else:
@@ -115,11 +115,9 @@ def revoke_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Revoke a version: consumers with the registry check refuse its proofs from now on."""
-    paths, _ = open_circuit(name, workdir)
-    with connect(rpc_url, private_key, log_dir=paths.root) as chain:
-        contract = open_registry(chain, workdir, registry)
-        model_id, chosen = registered_model(chain, paths, contract, version, model)
-        receipt = transact(chain, contract, "revokeVersion", model_id, chosen)
+    with _model(name, workdir, registry, model, rpc_url, private_key, version) as target:
+        model_id, chosen = target.model_id, target.version
+        receipt = transact(target.chain, target.registry, "revokeVersion", model_id, chosen)
     _done({"model_id": model_id, "version": chosen, "revoked": True, "gas_used": int(receipt["gasUsed"])},
           f"revoked {name} model {model_id} version {chosen}", json_out)
 
@@ -141,7 +139,8 @@ def allow_command(
     if everyone == bool(accounts):
         raise ProverError("give addresses or --everyone (not both)", hint="prover allow fee 0xabc... 0xdef...")
     checked = _addresses(accounts or [])
-    with _model(name, workdir, registry, model, rpc_url, private_key) as (chain, contract, model_id):
+    with _model(name, workdir, registry, model, rpc_url, private_key) as target:
+        chain, contract, model_id = target.chain, target.registry, target.model_id
         if everyone:
             gas = _set(chain, contract, "setAccessRestricted", model_id, False)
         else:
@@ -166,7 +165,8 @@ def disallow_command(
 ) -> None:
     """Take addresses off the model's allowlist (and restrict the model to the allowlist)."""
     checked = _addresses(accounts)
-    with _model(name, workdir, registry, model, rpc_url, private_key) as (chain, contract, model_id):
+    with _model(name, workdir, registry, model, rpc_url, private_key) as target:
+        chain, contract, model_id = target.chain, target.registry, target.model_id
         gas = _set(chain, contract, "setAllowed", model_id, checked, False)
         gas += _set(chain, contract, "setAccessRestricted", model_id, True)
     _done({"model_id": model_id, "disallowed": accounts, "gas_used": gas},
@@ -187,7 +187,8 @@ def transfer_command(
 ) -> None:
     """Offer the model to another account; it becomes the owner only when it runs `prover accept`."""
     (checked,) = _addresses([new_owner])
-    with _model(name, workdir, registry, model, rpc_url, private_key) as (chain, contract, model_id):
+    with _model(name, workdir, registry, model, rpc_url, private_key) as target:
+        chain, contract, model_id = target.chain, target.registry, target.model_id
         gas = _set(chain, contract, "transferOwnership", model_id, checked)
     _done({"model_id": model_id, "pending_owner": checked, "gas_used": gas},
           f"offered {name} (model {model_id}) to {checked}; it must run `prover accept {name} --registry "
@@ -214,15 +215,28 @@ def accept_command(
           f"{chain.address} now owns model {model} ({name})", json_out)
 
 
+@dataclass(frozen=True)
+class _Target:
+    """A registered model version on a connected chain, and the local circuit behind it."""
+
+    chain: Chain
+    registry: Any
+    paths: CircuitPaths
+    manifest: Manifest
+    model_id: int
+    version: int
+
+
 @contextlib.contextmanager
 def _model(name: str, workdir: Path, registry: str | None, model_id: int | None, rpc_url: str | None,
-           private_key: str | None) -> Iterator[tuple[Chain, Any, int]]:
-    """Connected, with the registry open and NAME's model id found (or the one given)."""
-    paths, _ = open_circuit(name, workdir)
+           private_key: str | None, version: int | None = None) -> Iterator[_Target]:
+    """Connected, with the registry open and NAME's model id (or the one given) and version
+    (or the latest) found: what every command after `register` starts from."""
+    paths, manifest = open_circuit(name, workdir)
     with connect(rpc_url, private_key, log_dir=paths.root) as chain:
         contract = open_registry(chain, workdir, registry)
-        model_id, _ = registered_model(chain, paths, contract, model_id=model_id)
-        yield chain, contract, model_id
+        found_model, found_version = registered_model(chain, paths, contract, version, model_id)
+        yield _Target(chain, contract, paths, manifest, found_model, found_version)
 
 
 def _addresses(accounts: list[str]) -> list[str]:
