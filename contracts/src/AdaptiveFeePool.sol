@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.20;
 
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {IHalo2Verifier} from "./IHalo2Verifier.sol";
 import {IModelRegistry} from "./IModelRegistry.sol";
 import {ZkmlConsumer} from "./ZkmlConsumer.sol";
@@ -10,8 +13,12 @@ import {ZkmlConsumer} from "./ZkmlConsumer.sol";
 /// a proof of the fee model run on the pool's own last `WINDOW` prices; the pool checks
 /// the proof's inputs against its storage, decodes the predicted volatility, maps it to a
 /// fee tier, and moves its fee toward that tier within owner-set bounds.
-/// @dev The input features must match `models/fee.py` (`fixed_point_features`) bit for bit.
-contract AdaptiveFeePool is ZkmlConsumer {
+/// @dev Built on the `ZkmlConsumer` template: the template runs the proof checks, this
+/// contract supplies the inputs it expects (features recomputed from its prices), keys
+/// freshness on the epoch, and keeps only its fee policy. Ownership (two-step) and the
+/// pause switch are OpenZeppelin's. The input features must match `models/fee.py`
+/// (`fixed_point_features`) bit for bit.
+contract AdaptiveFeePool is ZkmlConsumer, Ownable2Step, Pausable {
     /// @notice Prices per model window; the last one is the reference price.
     uint256 public constant WINDOW = 9;
     /// @notice Input features per proof (one per older price in the window).
@@ -23,8 +30,26 @@ contract AdaptiveFeePool is ZkmlConsumer {
     /// @notice `lastUpdateEpoch` before the first update (no epoch can reach it).
     uint64 public constant NEVER_UPDATED = type(uint64).max;
 
-    /// @notice The account allowed to record prices and pause.
-    address public immutable owner;
+    /// @notice What the owner decides at deployment: the model can move the fee only
+    /// within it.
+    /// @param thresholdsMicroPct Volatility thresholds in millionths of a percent, strictly
+    /// ascending (0.3% is 300000); bucket k holds volatility in [T[k-1], T[k]).
+    /// @param tiersBps Target fee per bucket, in bps.
+    /// @param initialFeeBps Starting fee, within [minFeeBps, maxFeeBps].
+    /// @param minFeeBps Lowest fee.
+    /// @param maxFeeBps Highest fee, at most `MAX_BPS`.
+    /// @param maxStepBps Largest change per update, > 0.
+    /// @param minUpdateInterval Seconds between updates.
+    struct FeePolicy {
+        uint256[3] thresholdsMicroPct;
+        uint16[4] tiersBps;
+        uint16 initialFeeBps;
+        uint16 minFeeBps;
+        uint16 maxFeeBps;
+        uint16 maxStepBps;
+        uint64 minUpdateInterval;
+    }
+
     /// @notice Fixed-point scale (bits) of the input instances.
     uint8 public immutable inputScale;
     /// @notice Fixed-point scale (bits) of the output instance.
@@ -46,25 +71,21 @@ contract AdaptiveFeePool is ZkmlConsumer {
     uint16 private immutable _tier2;
     uint16 private immutable _tier3;
 
-    /// @notice The current swap fee, in bps.
-    uint16 public feeBps;
-    /// @notice Whether fee updates are paused.
-    bool public paused;
+    // Storage order matters for gas: `observationCount` packs into the slot of OZ's
+    // `_pendingOwner` and `_paused` (read together by `updateFee`'s first checks), and the
+    // three fields an update writes share the next slot, so an update writes one slot.
+
     /// @notice Prices ever recorded; the current epoch.
     uint64 public observationCount;
     /// @notice Epoch of the last fee update, or `NEVER_UPDATED`.
     uint64 public lastUpdateEpoch = NEVER_UPDATED;
     /// @notice Block timestamp of the last fee update (0 before the first).
     uint64 public lastUpdateTime;
+    /// @notice The current swap fee, in bps.
+    uint16 public feeBps;
     /// @dev Ring buffer: price number n is stored at slot n % WINDOW.
     uint256[WINDOW] private _prices;
 
-    /// @notice The caller is not the owner.
-    error NotOwner();
-    /// @notice The pool is paused.
-    error EnforcedPause();
-    /// @notice `unpause` was called while the pool is not paused.
-    error ExpectedPause();
     /// @notice A constructor parameter is out of range or inconsistent.
     error InvalidConfig();
     /// @notice A price is 0 or >= 2**128.
@@ -83,22 +104,7 @@ contract AdaptiveFeePool is ZkmlConsumer {
     /// @notice The minimum interval since the last update has not passed.
     /// @param nextAllowed The first timestamp at which an update is allowed.
     error TooEarly(uint256 nextAllowed);
-    /// @notice The proof carries the wrong number of public instances.
-    /// @param given Instances given.
-    /// @param expected Instances expected (`N_FEATURES` inputs + 1 output).
-    error WrongInstanceCount(uint256 given, uint256 expected);
-    /// @notice An input instance differs from the feature recomputed from storage.
-    /// @param index The input position.
-    /// @param expected The felt the pool computed.
-    /// @param given The felt in the proof.
-    error InputMismatch(uint256 index, uint256 expected, uint256 given);
 
-    /// @notice Emitted when the owner pauses fee updates.
-    /// @param account The owner.
-    event Paused(address account);
-    /// @notice Emitted when the owner resumes fee updates.
-    /// @param account The owner.
-    event Unpaused(address account);
     /// @notice Emitted for every recorded price.
     /// @param index The price's number (0-based); the epoch becomes index + 1.
     /// @param price The price.
@@ -110,67 +116,51 @@ contract AdaptiveFeePool is ZkmlConsumer {
     /// @param volatility The decoded model output (signed, fixed point at `outputScale`).
     event FeeUpdated(uint64 indexed epoch, uint16 oldFeeBps, uint16 newFeeBps, int256 volatility);
 
-    /// @dev Restricts a function to the owner.
-    modifier onlyOwner() {
-        if (msg.sender != owner) revert NotOwner();
-        _;
-    }
-
     /// @param verifier_ The ezkl verifier of the fee model.
     /// @param registry_ The model registry whose record of the fee model must allow each
     /// update (active version, caller allowed), or the zero address for none.
-    /// @param inputScale_ Fixed-point bits of the inputs (<= 64).
-    /// @param outputScale_ Fixed-point bits of the output (<= 64).
-    /// @param thresholdsMicroPct Volatility thresholds in millionths of a percent, strictly
-    /// ascending (0.3% is 300000); bucket k holds volatility in [T[k-1], T[k]).
-    /// @param tiersBps Target fee per bucket, in bps.
-    /// @param initialFeeBps Starting fee, within [minFeeBps_, maxFeeBps_].
-    /// @param minFeeBps_ Lowest fee.
-    /// @param maxFeeBps_ Highest fee, at most `MAX_BPS`.
-    /// @param maxStepBps_ Largest change per update, > 0.
-    /// @param minUpdateInterval_ Seconds between updates.
+    /// @param inputScale_ Fixed-point bits of the inputs (<= 64), the circuit's input scale.
+    /// @param outputScale_ Fixed-point bits of the output (<= 64), the circuit's output scale.
+    /// @param policy The fee schedule and bounds (`InvalidConfig` if they contradict themselves).
+    /// @param initialOwner The account that records prices and pauses (not zero:
+    /// `OwnableInvalidOwner`); it hands over in two steps (`transferOwnership`, then
+    /// `acceptOwnership` by the new owner).
     constructor(
         IHalo2Verifier verifier_,
         IModelRegistry registry_,
         uint8 inputScale_,
         uint8 outputScale_,
-        uint256[3] memory thresholdsMicroPct,
-        uint16[4] memory tiersBps,
-        uint16 initialFeeBps,
-        uint16 minFeeBps_,
-        uint16 maxFeeBps_,
-        uint16 maxStepBps_,
-        uint64 minUpdateInterval_
-    ) ZkmlConsumer(verifier_, registry_) {
+        FeePolicy memory policy,
+        address initialOwner
+    ) ZkmlConsumer(verifier_, registry_) Ownable(initialOwner) {
+        uint256[3] memory thresholds = policy.thresholdsMicroPct;
         if (
-            inputScale_ > 64 || outputScale_ > 64 || minFeeBps_ > initialFeeBps || initialFeeBps > maxFeeBps_
-                || maxFeeBps_ > MAX_BPS || maxStepBps_ == 0 || thresholdsMicroPct[0] >= thresholdsMicroPct[1]
-                || thresholdsMicroPct[1] >= thresholdsMicroPct[2]
+            inputScale_ > 64 || outputScale_ > 64 || policy.minFeeBps > policy.initialFeeBps
+                || policy.initialFeeBps > policy.maxFeeBps || policy.maxFeeBps > MAX_BPS || policy.maxStepBps == 0
+                || thresholds[0] >= thresholds[1] || thresholds[1] >= thresholds[2]
         ) revert InvalidConfig();
-        owner = msg.sender;
         inputScale = inputScale_;
         outputScale = outputScale_;
-        (_threshold0, _threshold1, _threshold2) = (thresholdsMicroPct[0], thresholdsMicroPct[1], thresholdsMicroPct[2]);
-        (_tier0, _tier1, _tier2, _tier3) = (tiersBps[0], tiersBps[1], tiersBps[2], tiersBps[3]);
-        feeBps = initialFeeBps;
-        minFeeBps = minFeeBps_;
-        maxFeeBps = maxFeeBps_;
-        maxStepBps = maxStepBps_;
-        minUpdateInterval = minUpdateInterval_;
+        (_threshold0, _threshold1, _threshold2) = (thresholds[0], thresholds[1], thresholds[2]);
+        uint16[4] memory tiers = policy.tiersBps;
+        (_tier0, _tier1, _tier2, _tier3) = (tiers[0], tiers[1], tiers[2], tiers[3]);
+        feeBps = policy.initialFeeBps;
+        minFeeBps = policy.minFeeBps;
+        maxFeeBps = policy.maxFeeBps;
+        maxStepBps = policy.maxStepBps;
+        minUpdateInterval = policy.minUpdateInterval;
     }
 
-    /// @notice Stops fee updates (prices can still be recorded).
+    /// @notice Stops fee updates (prices can still be recorded); owner only.
+    /// @dev Reverts with `EnforcedPause` when already paused.
     function pause() external onlyOwner {
-        if (paused) revert EnforcedPause();
-        paused = true;
-        emit Paused(msg.sender);
+        _pause();
     }
 
-    /// @notice Resumes fee updates.
+    /// @notice Resumes fee updates; owner only.
+    /// @dev Reverts with `ExpectedPause` when not paused.
     function unpause() external onlyOwner {
-        if (!paused) revert ExpectedPause();
-        paused = false;
-        emit Unpaused(msg.sender);
+        _unpause();
     }
 
     /// @notice Records a price observation and starts a new epoch (stands in for swaps).
@@ -209,49 +199,80 @@ contract AdaptiveFeePool is ZkmlConsumer {
 
     /// @notice The input instances a proof must carry now, recomputed from storage.
     /// @dev feature_i = (p_i - p_8) * 100 * 2**inputScale / p_8 with signed division
-    /// (truncating toward zero), field-encoded; see `models/fee.py`.
+    /// (truncating toward zero), field-encoded; see `models/fee.py`. Reverts with
+    /// `NotEnoughObservations` before `WINDOW` prices are recorded.
     /// @return inputs The expected felts of instances 0 .. N_FEATURES - 1.
-    function expectedInputs() public view returns (uint256[N_FEATURES] memory inputs) {
-        if (observationCount < WINDOW) revert NotEnoughObservations(observationCount, uint64(WINDOW));
-        uint256[WINDOW] memory window = observations();
-        int256 latest = int256(window[WINDOW - 1]);
-        int256 unit = int256(uint256(1) << inputScale);
+    function expectedInputs() external view returns (uint256[N_FEATURES] memory inputs) {
+        uint256[] memory features = _features();
         for (uint256 i = 0; i < N_FEATURES; ++i) {
-            int256 num = (int256(window[i]) - latest) * FEATURE_MULTIPLIER * unit;
-            inputs[i] = _encodeSigned(num / latest);
+            inputs[i] = features[i];
         }
     }
 
     /// @notice Updates the fee from a proof of the fee model on this epoch's prices.
     /// @dev Checks, in order: paused, epoch is current, not yet updated this epoch, interval
-    /// passed, instance count, inputs match storage, model version registered and caller
-    /// allowed (with a registry), proof valid, output decodable. The
-    /// epoch is marked used before the verifier call, so a re-entrant update cannot
-    /// apply twice. Open to anyone the registry allows (everyone without one): the proof,
-    /// not the caller, is what is trusted.
+    /// passed; then the template's `_acceptProof`: instance count, model version registered
+    /// and caller allowed (with a registry), enough observations, inputs match storage,
+    /// epoch marked used, instances in the field, proof valid, output decodable. The epoch
+    /// is marked used before the verifier call, so a re-entrant update cannot apply twice.
+    /// Open to anyone the registry allows (everyone without one): the proof, not the
+    /// caller, is what is trusted.
     /// @param epoch The epoch (`observationCount`) the proof's inputs were taken at.
     /// @param proof The proof bytes.
     /// @param instances N_FEATURES input felts, then the volatility felt.
-    function updateFee(uint64 epoch, bytes calldata proof, uint256[] calldata instances) external {
-        if (paused) revert EnforcedPause();
-        if (epoch != observationCount) revert StaleEpoch(epoch, observationCount);
+    function updateFee(uint64 epoch, bytes calldata proof, uint256[] calldata instances) external whenNotPaused {
+        uint64 current = observationCount;
+        if (epoch != current) revert StaleEpoch(epoch, current);
         if (epoch == lastUpdateEpoch) revert AlreadyUpdated(epoch);
         uint256 nextAllowed = uint256(lastUpdateTime) + minUpdateInterval;
         if (block.timestamp < nextAllowed) revert TooEarly(nextAllowed);
-        if (instances.length != N_FEATURES + 1) revert WrongInstanceCount(instances.length, N_FEATURES + 1);
-        uint256[N_FEATURES] memory expected = expectedInputs();
-        for (uint256 i = 0; i < N_FEATURES; ++i) {
-            if (instances[i] != expected[i]) revert InputMismatch(i, expected[i], instances[i]);
-        }
-        lastUpdateEpoch = epoch;
-        lastUpdateTime = uint64(block.timestamp);
 
-        _verify(proof, instances);
-        int256 volatility = _decodeSigned(instances[N_FEATURES]);
+        int256 volatility = _acceptProof(proof, instances, abi.encode(epoch))[0];
         uint16 oldFee = feeBps;
         uint16 newFee = _nextFee(oldFee, _targetFee(volatility));
         feeBps = newFee;
         emit FeeUpdated(epoch, oldFee, newFee, volatility);
+    }
+
+    /// @inheritdoc ZkmlConsumer
+    /// @dev N_FEATURES inputs and one output (the volatility), weights fixed in the vk.
+    function _instanceCount() internal pure override returns (uint256) {
+        return N_FEATURES + 1;
+    }
+
+    /// @inheritdoc ZkmlConsumer
+    function _outputCount() internal pure override returns (uint256) {
+        return 1;
+    }
+
+    /// @inheritdoc ZkmlConsumer
+    /// @dev The features of the current window; the epoch in `context` was already checked
+    /// to be the current one.
+    function _expectedInputs(bytes memory) internal view override returns (uint256[] memory) {
+        return _features();
+    }
+
+    /// @inheritdoc ZkmlConsumer
+    /// @dev Freshness is keyed on the epoch (`context` is `abi.encode(uint64 epoch)`): one
+    /// update per epoch, and the update time starts the next interval.
+    function _recordUse(bytes memory context) internal override {
+        lastUpdateEpoch = abi.decode(context, (uint64));
+        lastUpdateTime = uint64(block.timestamp);
+    }
+
+    /// @notice The feature felts of the current window (see `expectedInputs`).
+    /// @return inputs N_FEATURES felts.
+    function _features() internal view returns (uint256[] memory inputs) {
+        uint64 count = observationCount;
+        if (count < WINDOW) revert NotEnoughObservations(count, uint64(WINDOW));
+        uint256[WINDOW] memory window = observations();
+        int256 latest = int256(window[WINDOW - 1]);
+        int256 unit = int256(uint256(1) << inputScale);
+        inputs = new uint256[](N_FEATURES);
+        for (uint256 i = 0; i < N_FEATURES; ++i) {
+            int256 num = (int256(window[i]) - latest) * FEATURE_MULTIPLIER * unit;
+            inputs[i] = _encodeSigned(num / latest);
+        }
     }
 
     /// @notice The tier fee for a volatility (negative counts as 0).

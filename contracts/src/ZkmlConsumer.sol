@@ -5,11 +5,22 @@ import {IHalo2Verifier} from "./IHalo2Verifier.sol";
 import {IModelRegistry, IModelRegistryCheckErrors} from "./IModelRegistry.sol";
 
 /// @title zkML Consumer
-/// @notice Base for contracts that act on model outputs proven with an ezkl circuit: it
-/// pins the verifier, calls it safely, and converts between signed fixed-point numbers
-/// and the BN254 field elements that carry them as public instances. With a registry, it
-/// also accepts proofs only while the model version behind its verifier is registered, not
-/// revoked, and open to the caller.
+/// @notice Template for contracts that act on model outputs proven with an ezkl circuit. A
+/// consumer says what its circuit looks like (`_instanceCount`, `_outputCount`), which
+/// input instances it expects (`_expectedInputs`, from its own state or arguments) and how
+/// it keys freshness (`_recordUse`); `_acceptProof` then runs every check of the contract
+/// rules in one fixed order and hands back the decoded outputs:
+///
+///   1. instance count              `WrongInstanceCount`
+///   2. registry (if one is set)    `UnregisteredArtifact`, `VersionIsRevoked`, `CallerNotAllowed`
+///   3. inputs bound to chain state `NoInputsBound`, `InputsOverlapOutputs`, `InputMismatch`
+///   4. freshness bookkeeping       whatever `_recordUse` reverts with
+///   5. field range, then proof     `InstanceNotInField`, `ProofRejected`
+///   6. signed output decoding      `OutputOutOfRange`
+///
+/// @dev Freshness is recorded before the external verifier call (checks-effects-
+/// interactions), so a verifier that re-enters cannot get one proof accepted twice. Every
+/// rejection reverts the whole call, so a rejected proof changes no state.
 abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
     /// @notice The BN254 scalar field modulus r; every public instance is in [0, r).
     uint256 internal constant FIELD_MODULUS =
@@ -39,6 +50,28 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
     /// @param registry The rejected address.
     error InvalidRegistry(address registry);
 
+    /// @notice The proof carries another number of public instances than the circuit has.
+    /// @param given Instances given.
+    /// @param expected Instances of the circuit (`_instanceCount()`).
+    error WrongInstanceCount(uint256 given, uint256 expected);
+
+    /// @notice The consumer bound no input instance to anything, so any input would pass;
+    /// such a proof says nothing about this contract's state and is refused (rule 3).
+    error NoInputsBound();
+
+    /// @notice The consumer's configuration is inconsistent: it binds more inputs than the
+    /// circuit has before its outputs.
+    /// @param inputs Instances the consumer expects to match.
+    /// @param outputs Output instances at the end (`_outputCount()`).
+    /// @param instances Instances of the circuit.
+    error InputsOverlapOutputs(uint256 inputs, uint256 outputs, uint256 instances);
+
+    /// @notice An input instance differs from what the consumer expects.
+    /// @param index The input position.
+    /// @param expected The felt the consumer computed.
+    /// @param given The felt in the proof.
+    error InputMismatch(uint256 index, uint256 expected, uint256 given);
+
     /// @notice A public instance is not a canonical field element (it is >= r).
     /// @param index The position of the instance.
     /// @param value The rejected value.
@@ -67,40 +100,33 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
         registry = registry_;
     }
 
-    /// @notice Reverts unless `proof` is valid for `instances` under the pinned verifier.
-    /// @dev Each instance must be < r first: the verifier reduces instances mod r, so x and
-    /// x + r would otherwise both verify and any binding check on raw values could be
-    /// bypassed. The call goes through the typed interface on purpose: Solidity then
-    /// re-encodes `proof` and `instances` canonically. The generated verifier hashes the
-    /// transcript from `proof.offset` but reads evaluations at fixed calldata offsets, so
-    /// forwarding a caller's non-canonical calldata layout verbatim (a raw `call` with
-    /// `msg.data`) could make it check one proof while hashing another. A false return
-    /// and a revert are both reported as `ProofRejected`.
-    /// @param proof The proof bytes.
-    /// @param instances The public instances, in circuit order.
-    function _verify(bytes calldata proof, uint256[] calldata instances) internal {
-        for (uint256 i = 0; i < instances.length; ++i) {
-            if (instances[i] >= FIELD_MODULUS) revert InstanceNotInField(i, instances[i]);
-        }
-        _checkRegistry(instances);
-        try verifier.verifyProof(proof, instances) returns (bool ok) {
-            if (!ok) revert ProofRejected();
-        } catch {
-            revert ProofRejected();
-        }
-    }
+    // --- what a consumer says about its circuit, inputs and freshness -------------------
 
-    /// @notice Reverts unless the registry (if any) lists this contract's verifier as an
-    /// active model version that `msg.sender` may use.
-    /// @dev The registry's own errors (`UnregisteredArtifact`, `VersionIsRevoked`,
-    /// `CallerNotAllowed`) bubble up unchanged. The caller checked is the account calling
-    /// this contract: the one acting on the model's output. Runs before the verifier, so a
-    /// revoked model costs no pairing.
-    /// @param instances The public instances, for `_paramsCommitment`.
-    function _checkRegistry(uint256[] calldata instances) internal view {
-        if (address(registry) == address(0)) return;
-        registry.checkUsable(address(verifier), bytes32(0), _paramsCommitment(instances), msg.sender);
-    }
+    /// @notice The number of public instances of the circuit (inputs, then outputs).
+    /// @dev A circuit with fixed params has inputs + outputs; hashed params add theirs.
+    /// @return The count every proof must carry.
+    function _instanceCount() internal view virtual returns (uint256);
+
+    /// @notice The number of output instances, the last ones in circuit order.
+    /// @return The count `_acceptProof` decodes.
+    function _outputCount() internal view virtual returns (uint256);
+
+    /// @notice The felts the first input instances must equal, in circuit order, recomputed
+    /// from chain state or from the caller's arguments carried in `context` (rule 3).
+    /// @dev Returning an empty array is refused with `NoInputsBound`: a consumer that binds
+    /// nothing would act on a proof about any input. Revert here with a named error when
+    /// the state cannot give inputs yet (e.g. too few observations).
+    /// @param context What the consumer's entry point passed to `_acceptProof`.
+    /// @return expected One felt per bound input instance, each < r.
+    function _expectedInputs(bytes memory context) internal view virtual returns (uint256[] memory expected);
+
+    /// @notice Records that the proof's subject (an epoch, a request id, a commitment) is
+    /// used, or reverts if it already was (rule 4).
+    /// @dev No default on purpose: every consumer must say how it keys freshness, and never
+    /// on proof bytes, which anyone can re-randomise. Called after all input checks and
+    /// before the external verifier call (checks-effects-interactions).
+    /// @param context What the consumer's entry point passed to `_acceptProof`.
+    function _recordUse(bytes memory context) internal virtual;
 
     /// @notice The weights commitment a proof carries, identifying the model version when
     /// several versions share one verifier (hashed params).
@@ -109,6 +135,99 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
     /// @return The commitment, or 0.
     function _paramsCommitment(uint256[] calldata) internal view virtual returns (bytes32) {
         return bytes32(0);
+    }
+
+    /// @notice The digest of the verifying-key artifact (VKA) the proof is checked against,
+    /// for ezkl's reusable verifier, where one verifier serves many circuits.
+    /// @dev 0 here, for a verifier generated for one circuit; a consumer of the reusable
+    /// verifier overrides it (and `_verifierAccepts`) so the registry checks the right version.
+    /// @return The digest, or 0.
+    function _vkaDigest() internal view virtual returns (bytes32) {
+        return bytes32(0);
+    }
+
+    /// @notice Asks the verifier about a proof whose instances are already known to be < r.
+    /// @dev Goes through the typed interface on purpose (rule 1): Solidity then re-encodes
+    /// `proof` and `instances` canonically. The generated verifier hashes the transcript
+    /// from `proof.offset` but reads evaluations at fixed calldata offsets, so forwarding a
+    /// caller's non-canonical calldata layout verbatim (a raw `call` with `msg.data`) could
+    /// make it check one proof while hashing another. A revert counts as a rejection. A
+    /// consumer of ezkl's reusable verifier overrides this to pass its VKA, through a typed
+    /// interface too, and must also turn a revert into `false`.
+    /// @param proof The proof bytes.
+    /// @param instances The public instances, in circuit order.
+    /// @return True only if the verifier accepted the proof.
+    function _verifierAccepts(bytes calldata proof, uint256[] calldata instances) internal virtual returns (bool) {
+        try verifier.verifyProof(proof, instances) returns (bool ok) {
+            return ok;
+        } catch {
+            return false;
+        }
+    }
+
+    // --- the one entry point ---------------------------------------------------------------
+
+    /// @notice Runs every check on a proof, in the order listed in the contract's NatSpec,
+    /// records its use and returns its decoded outputs.
+    /// @param proof The proof bytes.
+    /// @param instances The public instances, in circuit order (inputs first, outputs last).
+    /// @param context Consumer-defined data handed to `_expectedInputs` and `_recordUse`
+    /// (e.g. the epoch, or the caller's raw inputs).
+    /// @return outputs The last `_outputCount()` instances as signed fixed-point integers
+    /// (the scale is the circuit's output scale).
+    function _acceptProof(bytes calldata proof, uint256[] calldata instances, bytes memory context)
+        internal
+        returns (int256[] memory outputs)
+    {
+        uint256 count = _instanceCount();
+        if (instances.length != count) revert WrongInstanceCount(instances.length, count);
+        _checkRegistry(instances);
+
+        uint256[] memory expected = _expectedInputs(context);
+        uint256 bound = expected.length;
+        if (bound == 0) revert NoInputsBound();
+        uint256 outputCount = _outputCount();
+        if (bound + outputCount > count) revert InputsOverlapOutputs(bound, outputCount, count);
+        for (uint256 i = 0; i < bound; ++i) {
+            if (instances[i] != expected[i]) revert InputMismatch(i, expected[i], instances[i]);
+        }
+
+        _recordUse(context);
+        _verify(proof, instances);
+
+        outputs = new int256[](outputCount);
+        uint256 first = count - outputCount;
+        for (uint256 k = 0; k < outputCount; ++k) {
+            outputs[k] = _decodeSigned(instances[first + k]);
+        }
+    }
+
+    // --- building blocks, usable on their own ------------------------------------------------
+
+    /// @notice Reverts unless `proof` is valid for `instances` under the pinned verifier.
+    /// @dev Each instance must be < r first: the verifier reduces instances mod r, so x and
+    /// x + r would otherwise both verify and any binding check on raw values could be
+    /// bypassed. Then `_verifierAccepts`; false (or a verifier revert) is `ProofRejected`.
+    /// No registry, binding or freshness check: `_acceptProof` adds those.
+    /// @param proof The proof bytes.
+    /// @param instances The public instances, in circuit order.
+    function _verify(bytes calldata proof, uint256[] calldata instances) internal {
+        for (uint256 i = 0; i < instances.length; ++i) {
+            if (instances[i] >= FIELD_MODULUS) revert InstanceNotInField(i, instances[i]);
+        }
+        if (!_verifierAccepts(proof, instances)) revert ProofRejected();
+    }
+
+    /// @notice Reverts unless the registry (if any) lists this contract's verifier, VKA
+    /// digest and weights commitment as an active model version that `msg.sender` may use.
+    /// @dev The registry's own errors (`UnregisteredArtifact`, `VersionIsRevoked`,
+    /// `CallerNotAllowed`) bubble up unchanged. The caller checked is the account calling
+    /// this contract: the one acting on the model's output. Runs before the verifier, so a
+    /// revoked model costs no pairing.
+    /// @param instances The public instances, for `_paramsCommitment`.
+    function _checkRegistry(uint256[] calldata instances) internal view {
+        if (address(registry) == address(0)) return;
+        registry.checkUsable(address(verifier), _vkaDigest(), _paramsCommitment(instances), msg.sender);
     }
 
     /// @notice Decodes a felt into the signed integer it carries (fixed point is kept:
