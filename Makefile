@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 DEMO_DIR ?= .demo
+# builds and dev SRS files kept between `make test-fast` runs (the pipeline's hashes decide what is stale)
+TEST_CACHE ?= .cache/tests
 
-.PHONY: setup demo test clean
+.PHONY: setup demo lint test test-fast clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -30,8 +32,19 @@ $(NODE_STAMP): package.json package-lock.json
 demo: setup
 	$(BIN)/prover demo --workdir $(DEMO_DIR)
 
-test: setup
+# Style, types and the architecture (import-linter's layer contracts in pyproject.toml).
+lint: setup
+	$(BIN)/ruff check prover models tests bench
+	$(BIN)/ruff format --check prover models tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
 	$(BIN)/python -m pytest
 
+# The edit loop: no notebooks, no slow builds, builds cached between runs.
+test-fast: setup
+	PROVER_TEST_CACHE=$(TEST_CACHE) $(BIN)/python -m pytest -m "not slow and not notebook" -x -q
+
 clean:
-	rm -rf $(DEMO_DIR) out .pytest_cache
+	rm -rf $(DEMO_DIR) out .pytest_cache .cache

@@ -13,9 +13,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
+import prover
 from models import get_model
-from prover.pipeline import build_reference, open_circuit
-from prover.proving import prove, verify, write_input
 
 NAMES = ("fee", "digits")
 
@@ -27,22 +26,22 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     setup_seconds = {}
     for name in NAMES:
-        manifest = build_reference(name, workdir)
-        setup_seconds[name] = manifest.stages["setup"].seconds
+        circuit = prover.build(name, workdir)
+        setup_seconds[name] = circuit.manifest.stages["setup"].seconds
     times: dict[str, list[float]] = {name: [] for name in NAMES}
     proof_sizes: dict[str, int] = {}
     for run in range(args.runs):
         for name in NAMES:
-            paths, manifest = open_circuit(name, workdir)
+            circuit = prover.open_circuit(name, workdir)
             sample = workdir / f"{name}-{run}.json"
-            write_input(sample, [get_model(name).heldout_set()[run : run + 1]])
-            result = prove(paths, manifest, sample, workdir / f"{name}-{run}.proof.json")
-            assert verify(paths, manifest, result.proof_path).valid
+            prover.write_input(sample, [get_model(name).heldout_set()[run : run + 1]])
+            result = circuit.prove(sample, workdir / f"{name}-{run}.proof.json")
+            assert circuit.verify(result.proof_path).valid
             times[name].append(result.prove_seconds)
             proof_sizes[name] = result.proof_bytes
     rows = {}
     for name in NAMES:
-        _, manifest = open_circuit(name, workdir)
+        manifest = prover.open_circuit(name, workdir).manifest
         info, fidelity = manifest.info, manifest.fidelity
         rows[name] = {
             "logrows": info.logrows,

@@ -1,27 +1,48 @@
 """The reference models, by name.
 
-Importing this package trains nothing and loads no data: each model builds its data
-lazily on first use, so `prover models` can list them instantly.
+Importing this package trains nothing, loads no data and does not import torch: a model's
+module is imported when it is first looked up, and each model builds its data lazily on
+first use, so `prover --help` and `prover compare --help` answer at once.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, Mapping
 from functools import cache
+from typing import TYPE_CHECKING
 
-from models.base import ReferenceModel
-from models.digits import DigitsModel
-from models.fee import FeeModel
+if TYPE_CHECKING:
+    from models.base import ReferenceModel
 
-#: registry key -> model class; the key is also the circuit's name
-REGISTRY: dict[str, type[ReferenceModel]] = {
-    FeeModel.name: FeeModel,
-    DigitsModel.name: DigitsModel,
-}
+#: registry key -> (module, class); the key is also the circuit's name
+_CLASSES = {"fee": ("models.fee", "FeeModel"), "digits": ("models.digits", "DigitsModel")}
+
+
+class _Registry(Mapping[str, "type[ReferenceModel]"]):
+    """name -> model class, each imported on first access."""
+
+    def __getitem__(self, name: str) -> type[ReferenceModel]:
+        module, attribute = _CLASSES[name]
+        cls: type[ReferenceModel] = getattr(importlib.import_module(module), attribute)
+        return cls
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_CLASSES)
+
+    def __len__(self) -> int:
+        return len(_CLASSES)
+
+    def __contains__(self, name: object) -> bool:
+        return name in _CLASSES
+
+
+REGISTRY: Mapping[str, type[ReferenceModel]] = _Registry()
 
 
 def model_names() -> list[str]:
     """Known model names, sorted, for CLI choices and error hints."""
-    return sorted(REGISTRY)
+    return sorted(_CLASSES)
 
 
 @cache
@@ -30,12 +51,9 @@ def get_model(name: str) -> ReferenceModel:
 
     Raises KeyError naming the known models when `name` is not one of them.
     """
-    try:
-        cls = REGISTRY[name]
-    except KeyError:
-        known = ", ".join(model_names())
-        raise KeyError(f"unknown model {name!r}; known models: {known}") from None
-    return cls()
+    if name not in _CLASSES:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(model_names())}")
+    return REGISTRY[name]()
 
 
-__all__ = ["REGISTRY", "ReferenceModel", "get_model", "model_names"]
+__all__ = ["REGISTRY", "get_model", "model_names"]

@@ -105,13 +105,15 @@ def fit_minibatches(
     nothing, so callers never pass a tracker in.
     """
     record_seeds({"torch.manual_seed": seed, "numpy.default_rng": seed})
-    record_hyperparameters({
-        "optimizer": "Adam",
-        "loss": getattr(loss_fn, "__name__", type(loss_fn).__name__),
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-    })
+    record_hyperparameters(
+        {
+            "optimizer": "Adam",
+            "loss": getattr(loss_fn, "__name__", type(loss_fn).__name__),
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+        }
+    )
     with one_torch_thread():
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
@@ -124,10 +126,9 @@ def fit_minibatches(
                 inputs, targets = x[batch], y[batch]
                 record_batch(inputs, targets)
                 optimizer.zero_grad()
-                loss_fn(model(inputs), targets).backward()
+                loss_fn(model(inputs), targets).backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
             record_checkpoint(model)
     model.eval()
     record_checkpoint(model, final=True)
     return model
-

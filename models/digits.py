@@ -87,8 +87,8 @@ class DigitsModel(ReferenceModel):
     @cached_property
     def _split(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Seeded, stratified train/held-out split of the raw integer images and labels."""
-        from sklearn.datasets import load_digits  # import here: keep the registry import light
-        from sklearn.model_selection import train_test_split
+        from sklearn.datasets import load_digits  # noqa: PLC0415 - keep `prover models` light
+        from sklearn.model_selection import train_test_split  # noqa: PLC0415
 
         data = load_digits()
         images = data.images.astype(np.int64)
@@ -135,9 +135,16 @@ class DigitsModel(ReferenceModel):
         circuit's input_scale never changes the trained weights.
         """
         x, y = self.training_tensors()
-        return fit_minibatches(self.build, x, y, nn.functional.cross_entropy,
-                               seed=self.seed, epochs=self.epochs, batch_size=self.batch_size,
-                               learning_rate=self.learning_rate)
+        return fit_minibatches(
+            self.build,
+            x,
+            y,
+            nn.functional.cross_entropy,
+            seed=self.seed,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+        )
 
     def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Training images (n, 1, 8, 8) float32 at TRAIN_SCALE, and labels (n,) int64."""

@@ -95,7 +95,7 @@ def _simulate(n_steps: int, seed: int, regime: str | None) -> tuple[list[int], n
         sigma = min(max(math.exp(log_vol), _VOL_MIN), _VOL_MAX)
         sigmas[t] = sigma
         log_price += sigma * rng.standard_normal()
-        prices.append(max(1, int(round(math.exp(log_price)))))
+        prices.append(max(1, round(math.exp(log_price))))
     return prices, sigmas
 
 
@@ -232,8 +232,13 @@ class FeeModel(ReferenceModel):
         x, y = self.training_tensors()
         return fit_minibatches(
             lambda: nn.Sequential(nn.Linear(N_FEATURES, 16), nn.ReLU(), nn.Linear(16, 1)),
-            x, y, nn.functional.mse_loss,
-            seed=self.seed, epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+            x,
+            y,
+            nn.functional.mse_loss,
+            seed=self.seed,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
         )
 
     def calibration_set(self) -> np.ndarray:

@@ -161,7 +161,7 @@ class FileRecord(BaseModel):
     bytes: int
 
     @classmethod
-    def of(cls, path: Path, root: Path) -> "FileRecord":
+    def of(cls, path: Path, root: Path) -> FileRecord:
         try:
             shown = str(path.relative_to(root))
         except ValueError:

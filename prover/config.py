@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from prover.errors import SettingsError
 
+#: inferences per proof at most: one proof over more inputs outgrows every circuit we can set up here
+MAX_BATCH = 64
+
 Visibility = Literal["public", "private", "fixed", "hashed"]
 CheckMode = Literal["safe", "unsafe"]
 SettingsStrategy = Literal["tuned", "manual", "ezkl-default"]
@@ -39,9 +42,11 @@ class Layout(BaseModel):
     logrows: int = Field(default=17, ge=6, le=26)
 
     def short(self) -> str:
-        return (f"scales {self.input_scale}/{self.param_scale} x{self.scale_rebase_multiplier}, "
-                f"decomp {self.decomp_base}^{self.decomp_legs}, cols {self.num_inner_cols}, "
-                f"margin {self.lookup_safety_margin}, logrows {self.logrows}")
+        return (
+            f"scales {self.input_scale}/{self.param_scale} x{self.scale_rebase_multiplier}, "
+            f"decomp {self.decomp_base}^{self.decomp_legs}, cols {self.num_inner_cols}, "
+            f"margin {self.lookup_safety_margin}, logrows {self.logrows}"
+        )
 
 
 class CircuitConfig(BaseModel):
@@ -64,7 +69,9 @@ class CircuitConfig(BaseModel):
     )
     settings: SettingsStrategy = "tuned"
     input_scale: int = Field(
-        default=8, ge=0, le=24,
+        default=8,
+        ge=0,
+        le=24,
         description="Fixed-point bits of inputs (manual); the centre of the tuner's scale search.",
     )
     param_scale: int | None = Field(default=None, ge=0, le=24, description="manual only; None: input_scale")
@@ -72,15 +79,19 @@ class CircuitConfig(BaseModel):
     decomp_base: int = Field(default=1024, ge=2)
     decomp_legs: int = Field(default=3, ge=1)
     num_inner_cols: int = Field(default=1, ge=1)
-    logrows: int | None = Field(default=None, ge=6, le=26, description="None: measured (tuned, manual) or calibrated (ezkl-default).")
+    logrows: int | None = Field(
+        default=None, ge=6, le=26, description="None: measured (tuned, manual) or calibrated (ezkl-default)."
+    )
     max_logrows: int = Field(default=20, ge=6, le=26)
     lookup_safety_margin: int = Field(
-        default=2, ge=1,
+        default=2,
+        ge=1,
         description="Headroom over the calibration data's range; the tuner may widen it for free.",
     )
     check_mode: CheckMode = "safe"
     max_error: float | None = Field(
-        default=None, gt=0,
+        default=None,
+        gt=0,
         description="tuned: bound on max |circuit - float| output on held-out data",
     )
     min_agreement: float = Field(default=1.0, ge=0, le=1, description="tuned: share of equal decisions")
@@ -99,7 +110,7 @@ class CircuitConfig(BaseModel):
         )
 
     @model_validator(mode="after")
-    def _fixed_only_for_params(self) -> "CircuitConfig":
+    def _fixed_only_for_params(self) -> CircuitConfig:
         for field in ("input_visibility", "output_visibility"):
             if getattr(self, field) == "fixed":
                 raise ValueError(f"{field} cannot be 'fixed'; only params can be baked in")

@@ -22,7 +22,7 @@ class ProverError(Exception):
 class InputError(ProverError):
     """An input tensor the circuit cannot take: bad JSON, shape, NaN/inf or range."""
 
-    default_hint = "inputs go in ezkl's format: {\"input_data\": [[...flattened values...]]}"
+    default_hint = 'inputs go in ezkl\'s format: {"input_data": [[...flattened values...]]}'
 
 
 class InputShapeError(InputError):

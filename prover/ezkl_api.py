@@ -19,11 +19,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import ezkl
+import ezkl as _ezkl
 
 from prover.config import CircuitConfig, Layout
 from prover.errors import CircuitError
 
+#: ezkl ships stubs that lag its API (no PyRunArgs fields, no __version__): typed as Any here
+ezkl: Any = _ezkl
 EZKL_VERSION: str = ezkl.__version__
 T = TypeVar("T")
 
@@ -81,7 +83,7 @@ def call(stage: str, log: Path | None, fn: Callable[..., T], *args: Any, **kwarg
             result = _run_to_completion(fn, *args, **kwargs)
     except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException as exc:  # noqa: BLE001 - pyo3 panics derive from BaseException
+    except BaseException as exc:
         raise CircuitError(f"ezkl {stage} failed: {_first_line(exc)}") from None
     if result is False:
         raise CircuitError(f"ezkl {stage} returned failure")
@@ -151,7 +153,7 @@ def mock(witness: Path, compiled: Path, log: Path) -> bool:
             return bool(ezkl.mock(str(witness), str(compiled)))
     except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException:  # noqa: BLE001 - ezkl raises when a constraint fails
+    except BaseException:
         return False
 
 
@@ -182,24 +184,22 @@ def verify(proof: Path, settings: Path, vk: Path, srs: Path, log: Path) -> bool:
             return bool(ezkl.verify(str(proof), str(settings), str(vk), srs_path=str(srs)))
     except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException:  # noqa: BLE001 - ezkl raises on a failed check as well
+    except BaseException:
         return False
 
 
-def felt_to_int(felt: str) -> int:
-    """Signed integer of a field element (values near the modulus are negative)."""
-    return int(ezkl.felt_to_int(felt))
-
-
-def felt_to_float(felt: str, scale: int) -> float:
-    return float(ezkl.felt_to_float(felt, scale))
-
-
-def create_evm_verifier(
-    vk: Path, settings: Path, sol: Path, abi: Path, srs: Path, reusable: bool, log: Path
-) -> None:
-    call("create_evm_verifier", log, ezkl.create_evm_verifier, str(vk), str(settings), str(sol), str(abi),
-         srs_path=str(srs), reusable=reusable)
+def create_evm_verifier(vk: Path, settings: Path, sol: Path, abi: Path, srs: Path, reusable: bool, log: Path) -> None:
+    call(
+        "create_evm_verifier",
+        log,
+        ezkl.create_evm_verifier,
+        str(vk),
+        str(settings),
+        str(sol),
+        str(abi),
+        srs_path=str(srs),
+        reusable=reusable,
+    )
 
 
 def create_evm_vka(vk: Path, settings: Path, vka: Path, srs: Path, log: Path) -> None:

@@ -91,7 +91,7 @@ def _hash_tensor(digest: hashlib._Hash, name: str, tensor: torch.Tensor | np.nda
     data = torch.as_tensor(tensor).detach().cpu().contiguous()
     header = json.dumps([name, str(data.dtype).removeprefix("torch."), list(data.shape)])
     digest.update(header.encode() + b"\n")
-    digest.update(data.reshape(-1).view(torch.uint8).numpy())
+    digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
 
 
 def state_dict_sha256(model: torch.nn.Module | Mapping[str, torch.Tensor]) -> str:
@@ -135,8 +135,9 @@ class ProvenanceTracker:
     files can still be added (`record_onnx`) before `write`.
     """
 
-    def __init__(self, model: str, *, seeds: Mapping[str, int] | None = None,
-                 hyperparameters: Mapping[str, Scalar] | None = None) -> None:
+    def __init__(
+        self, model: str, *, seeds: Mapping[str, int] | None = None, hyperparameters: Mapping[str, Scalar] | None = None
+    ) -> None:
         self.model = model
         self.seeds: dict[str, int] = {}
         self.hyperparameters: dict[str, Scalar] = {}
@@ -200,11 +201,17 @@ class ProvenanceTracker:
 
     def lineage(self) -> Lineage:
         stream = StreamRecord(sha256=self._stream.hexdigest(), samples=self.samples, batches=self.batches)
-        lifecycle = Lifecycle(training_data=self.training_data, stream=stream,
-                              final_checkpoint=self.final_checkpoint, onnx=self.onnx)
-        return Lineage(model=self.model, seeds=dict(self.seeds), hyperparameters=dict(self.hyperparameters),
-                       versions=dict(self.versions), lifecycle=lifecycle,
-                       epoch_checkpoints=list(self.epoch_checkpoints))
+        lifecycle = Lifecycle(
+            training_data=self.training_data, stream=stream, final_checkpoint=self.final_checkpoint, onnx=self.onnx
+        )
+        return Lineage(
+            model=self.model,
+            seeds=dict(self.seeds),
+            hyperparameters=dict(self.hyperparameters),
+            versions=dict(self.versions),
+            lifecycle=lifecycle,
+            epoch_checkpoints=list(self.epoch_checkpoints),
+        )
 
     def write(self, path: Path) -> None:
         """Atomically, in field order: the same run always gives the same bytes."""
@@ -268,7 +275,17 @@ def files_altered(lineage_path: Path) -> list[str]:
 
 
 __all__: list[str] = [
-    "Lifecycle", "Lineage", "ProvenanceTracker", "StreamRecord", "active_tracker", "files_altered",
-    "library_versions", "record_batch", "record_checkpoint", "record_hyperparameters", "record_seeds",
-    "state_dict_sha256", "write_training_data",
+    "Lifecycle",
+    "Lineage",
+    "ProvenanceTracker",
+    "StreamRecord",
+    "active_tracker",
+    "files_altered",
+    "library_versions",
+    "record_batch",
+    "record_checkpoint",
+    "record_hyperparameters",
+    "record_seeds",
+    "state_dict_sha256",
+    "write_training_data",
 ]

@@ -1,11 +1,18 @@
-"""Shared fixtures: one dev-SRS cache and one built workdir per test session.
+"""Shared fixtures: one dev-SRS cache, one built workdir and one anvil per test session.
 
 Reference circuits are built once (through the library, the same functions the CLI
-calls) and shared read-only; a test that must change a circuit copies the workdir.
+calls) and shared read-only; a test that must change a circuit copies the workdir. With
+`$PROVER_TEST_CACHE` set (`make test-fast` sets it), the builds and dev SRS files live
+there between runs: the pipeline's own hash checks rebuild only what changed, so an edit
+loop pays for builds once. Without it (CI), everything is built fresh in the session's
+temp folder.
+
+The chain fixtures live in the `contract_env` plugin.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -16,10 +23,15 @@ from pathlib import Path
 import pytest
 
 from prover.artifacts import Manifest
-from prover.pipeline import build_reference
+from prover.pipeline.builds import build_reference
 from prover.progress import SilentReporter
 
+pytest_plugins = ["contract_env"]
+
 PROVER = Path(sys.executable).with_name("prover")
+#: the variants the suite compares: one of each kind that builds in under a minute for fee
+SMALL_VARIANTS = "tuned,hashed-inputs,batch-2"
+REFERENCE_MODELS = ("fee", "digits")
 
 
 @dataclass
@@ -29,10 +41,17 @@ class CliResult:
     stderr: str
 
 
+def _persistent_cache() -> Path | None:
+    value = os.environ.get("PROVER_TEST_CACHE")
+    return Path(value).resolve() if value else None
+
+
 @pytest.fixture(scope="session", autouse=True)
 def srs_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Dev SRS files for this session only, shared by every build and CLI call."""
-    cache = tmp_path_factory.mktemp("prover-cache")
+    """Dev SRS files for this session (or the persistent test cache), shared by every build and CLI call."""
+    persistent = _persistent_cache()
+    cache = persistent / "prover-cache" if persistent else tmp_path_factory.mktemp("prover-cache")
+    cache.mkdir(parents=True, exist_ok=True)
     os.environ["PROVER_CACHE_DIR"] = str(cache)
     return cache
 
@@ -46,16 +65,27 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> CliResult:
         cwd=cwd,
         env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
         timeout=600,
+        check=False,
     )
     return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, srs_cache: Path) -> Path:
-    """A workdir with the fee and digits circuits built."""
+    """A workdir with the fee and digits circuits built (copied from the persistent cache when there is one)."""
     workdir = tmp_path_factory.mktemp("built")
-    for name in ("fee", "digits"):
-        build_reference(name, workdir, reporter=SilentReporter())
+    persistent = _persistent_cache()
+    if persistent is None:
+        for name in REFERENCE_MODELS:
+            build_reference(name, workdir, reporter=SilentReporter())
+        return workdir
+    cached = persistent / "built"
+    cached.mkdir(parents=True, exist_ok=True)
+    with open(persistent / "built.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once share one build
+        for name in REFERENCE_MODELS:
+            build_reference(name, cached, reporter=SilentReporter())
+        shutil.copytree(cached / "circuits", workdir / "circuits")
     return workdir
 
 
@@ -63,6 +93,14 @@ def built(tmp_path_factory: pytest.TempPathFactory, srs_cache: Path) -> Path:
 def workdir_copy(built: Path, tmp_path: Path) -> Path:
     """A private copy of the built workdir, for tests that damage artifacts."""
     target = tmp_path / "work"
+    shutil.copytree(built, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def compare_workdir(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the built workdir that `prover compare` and the notebooks add variants to."""
+    target = tmp_path_factory.mktemp("compare") / "work"
     shutil.copytree(built, target)
     return target
 
@@ -80,15 +118,3 @@ def assert_clean_error(result: CliResult, *fragments: str) -> None:
     for fragment in fragments:
         assert fragment in result.stderr, (fragment, result.stderr)
     assert "hint:" in result.stderr
-
-
-#: the variants the suite compares: one of each kind that builds in under a minute for fee
-SMALL_VARIANTS = "tuned,hashed-inputs,batch-2"
-
-
-@pytest.fixture(scope="session")
-def compare_workdir(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the built workdir that `prover compare` and the notebooks add variants to."""
-    target = tmp_path_factory.mktemp("compare") / "work"
-    shutil.copytree(built, target)
-    return target

@@ -8,32 +8,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_account import Account
 
 from prover.errors import ChainError, TransactionReverted
-from prover.chain import (
-    DEV_ADDRESS,
-    DEV_CHAIN_ID,
-    DEV_PRIVATE_KEY,
-    AnvilNode,
-    Chain,
-    advance_time,
-    anvil_binary,
-    call,
-    connect,
-    contract_at,
-    decode_revert,
-    deploy,
-    estimate_gas,
-    transact,
-)
-from prover.deployments import deployments_path, load_deployments, record_deployment
-from prover.solc import compile_sources
+from prover.evm.client import Chain, call, connect, contract_at, decode_revert, deploy, estimate_gas, transact
+from prover.evm.deployments import deployments_path, load_deployments, record_deployment
+from prover.evm.node import DEV_ADDRESS, DEV_CHAIN_ID, DEV_PRIVATE_KEY, AnvilNode, advance_time, anvil_binary
+from prover.evm.solc import compile_sources
+
+pytestmark = pytest.mark.chain
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = """// SPDX-License-Identifier: MIT
@@ -51,6 +37,8 @@ contract Store {
     function once() external { if (used) revert Used(value); used = true; }
 }
 """
+
+
 def compile_contract(source: str, name: str) -> dict[str, Any]:
     return compile_sources({f"{name}.sol": source})[name].artifact()
 
@@ -65,14 +53,15 @@ def pid_alive(pid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilNode]:
-    with AnvilNode(tmp_path_factory.mktemp("anvil") / "anvil.log") as running:
-        yield running
+def node(session_chain: Chain) -> AnvilNode:
+    """The session's anvil (what every other module uses too)."""
+    assert session_chain.node is not None
+    return session_chain.node
 
 
 @pytest.fixture(scope="module")
-def chain(node: AnvilNode) -> Chain:
-    return Chain(w3=node.w3, account=Account.from_key(DEV_PRIVATE_KEY), chain_id=DEV_CHAIN_ID, node=node)
+def chain(module_chain: Chain) -> Chain:
+    return module_chain
 
 
 @pytest.fixture(scope="module")
@@ -115,11 +104,30 @@ def test_second_node_gets_another_port(node: AnvilNode) -> None:
 
 def test_crashing_program_leaves_no_node(tmp_path: Path) -> None:
     """atexit stops a node its program forgot, even when the program dies of an exception."""
-    script = "from prover.chain import AnvilNode\nprint(AnvilNode().start().pid, flush=True)\n1 / 0"
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60)
+    script = "from prover.evm.node import AnvilNode\nprint(AnvilNode().start().pid, flush=True)\n1 / 0"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False
+    )
     assert done.returncode == 1 and "ZeroDivisionError" in done.stderr
     assert not pid_alive(int(done.stdout.split()[0]))
+
+
+def test_killed_program_leaves_no_node(tmp_path: Path) -> None:
+    """SIGKILL runs no atexit handler: the node's parent-death signal stops it instead."""
+    script = (
+        "import time\nfrom prover.evm.node import AnvilNode\nprint(AnvilNode().start().pid, flush=True)\n"
+        "time.sleep(120)"
+    )
+    program = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert program.stdout is not None
+    pid = int(program.stdout.readline())
+    assert pid_alive(pid)
+    program.kill()
+    program.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(pid), "anvil outlived the program that started it"
 
 
 def test_binary_found_in_project(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -167,24 +175,21 @@ def test_connect_embedded_node(tmp_path: Path) -> None:
 
 def test_connect_external_needs_key(node: AnvilNode, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PROVER_PRIVATE_KEY", raising=False)
-    with pytest.raises(ChainError) as info:
-        with connect(node.rpc_url, None):
-            pass
+    with pytest.raises(ChainError) as info, connect(node.rpc_url, None):
+        pass
     assert info.value.hint == "pass --private-key or set PROVER_PRIVATE_KEY"
     monkeypatch.setenv("PROVER_PRIVATE_KEY", DEV_PRIVATE_KEY)
     with connect(node.rpc_url) as external:
         assert external.chain_id == DEV_CHAIN_ID and external.node is None
-    with pytest.raises(ChainError, match="invalid private key"):
-        with connect(node.rpc_url, "0x1234"):
-            pass
+    with pytest.raises(ChainError, match="invalid private key"), connect(node.rpc_url, "0x1234"):
+        pass
 
 
 def test_connect_unreachable_node(tmp_path: Path) -> None:
     with AnvilNode() as gone:
         url = gone.rpc_url
-    with pytest.raises(ChainError, match="cannot reach") as info:
-        with connect(url, DEV_PRIVATE_KEY):
-            pass
+    with pytest.raises(ChainError, match="cannot reach") as info, connect(url, DEV_PRIVATE_KEY):
+        pass
     assert "--rpc-url" in info.value.hint
 
 

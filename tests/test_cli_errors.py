@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import CliResult, assert_clean_error, manifest_of, run_cli
+
 from prover.ezkl_api import EZKL_VERSION
 
 
@@ -57,7 +57,7 @@ def test_infinity_input_is_refused(built: Path, tmp_path: Path) -> None:
 def test_number_too_large_for_a_float_is_refused(built: Path, tmp_path: Path) -> None:
     """JSON integers are unbounded; one past float range must be an input error, not a crash."""
     input_file = tmp_path / "in.json"
-    input_file.write_text('{"input_data": [[1' + "0" * 400 + ', 0, 0, 0, 0, 0, 0, 0]]}')
+    input_file.write_text('{"input_data": [[1' + "0" * 400 + ", 0, 0, 0, 0, 0, 0, 0]]}")
     assert_clean_error(prove_fee(built, input_file), "too large for a float")
 
 

@@ -159,9 +159,7 @@ def test_digits_encode_on_grid(digits: DigitsModel, scale: int) -> None:
         assert np.array_equal(x.reshape(-1), (raw / 16).astype(np.float32))
 
 
-@pytest.mark.parametrize(
-    "raw", [np.zeros(63), np.zeros((4, 16)), np.full(64, 17), np.full(64, -1), np.full(64, 0.5)]
-)
+@pytest.mark.parametrize("raw", [np.zeros(63), np.zeros((4, 16)), np.full(64, 17), np.full(64, -1), np.full(64, 0.5)])
 def test_digits_encode_rejects_bad_input(digits: DigitsModel, raw: np.ndarray) -> None:
     with pytest.raises(ValueError):
         digits.encode(raw, 7)

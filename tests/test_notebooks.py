@@ -11,9 +11,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
-
 from conftest import SMALL_VARIANTS
+from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 CELL_TIMEOUT_S = 600
@@ -23,8 +22,9 @@ def execute(name: str, environment: dict[str, str], monkeypatch: pytest.MonkeyPa
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     for key, value in environment.items():
         monkeypatch.setenv(key, value)  # the kernel inherits this process's environment
-    NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    NotebookClient(
+        notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    ).execute()
     return notebook
 
 
@@ -44,12 +44,17 @@ def images_in(notebook: nbformat.NotebookNode) -> int:
 def test_notebooks_are_committed_without_outputs(name: str) -> None:
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     nbformat.validate(notebook)
-    assert all(not cell.get("outputs") and cell.get("execution_count") is None
-               for cell in notebook.cells if cell.cell_type == "code")
+    assert all(
+        not cell.get("outputs") and cell.get("execution_count") is None
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+    )
 
 
-def test_quickstart_runs_from_training_to_onchain_verification(compare_workdir: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.notebook
+def test_quickstart_runs_from_training_to_onchain_verification(
+    compare_workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     notebook = execute("quickstart.ipynb", {"PROVER_WORKDIR": str(compare_workdir)}, monkeypatch)
     output = text_of(notebook)
     assert "valid: True" in output
@@ -58,11 +63,18 @@ def test_quickstart_runs_from_training_to_onchain_verification(compare_workdir: 
     assert (compare_workdir / "circuits" / "fee_quickstart" / "manifest.json").exists()
 
 
+@pytest.mark.notebook
 def test_compare_notebook_plots_the_small_variant_set(compare_workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    notebook = execute("compare_proofs.ipynb", {
-        "PROVER_WORKDIR": str(compare_workdir), "COMPARE_MODELS": "fee",
-        "COMPARE_VARIANTS": SMALL_VARIANTS, "COMPARE_RUNS": "1",
-    }, monkeypatch)
+    notebook = execute(
+        "compare_proofs.ipynb",
+        {
+            "PROVER_WORKDIR": str(compare_workdir),
+            "COMPARE_MODELS": "fee",
+            "COMPARE_VARIANTS": SMALL_VARIANTS,
+            "COMPARE_RUNS": "1",
+        },
+        monkeypatch,
+    )
     output = text_of(notebook)
     assert "proofs side by side" in output
     assert "batch of 2:" in output and "hashed-inputs:" in output

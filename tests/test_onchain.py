@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,22 @@ from typing import Any
 import ezkl
 import numpy as np
 import pytest
+from conftest import run_cli
+from contract_env import contract_artifact, fee_pool
 
 from models.fee import FEE_TIERS_BPS, WINDOW, fee_bucket, simulate_prices
-from prover import ezkl_api
-from prover.artifacts import CircuitPaths, Manifest
-from prover.chain import Chain, advance_time, call, connect, contract_at, deploy, transact
+from prover.consumers.base import NO_REGISTRY, prove_request
+from prover.consumers.fee import FeeConsumer, PoolParams
 from prover.errors import TransactionReverted
-from prover.onchain import NO_REGISTRY, PoolParams, deploy_fee_pool, deploy_verifier, fee_pool, instances_of, prove_pool_state
-from prover.pipeline import open_circuit
-from prover.proving import FIELD_MODULUS, felt_to_int_le, proof_bytes, verify
-from prover.solc import EIP170_LIMIT, load_artifact
-from conftest import run_cli
+from prover.evm.client import Chain, call, contract_at, deploy, transact
+from prover.evm.node import advance_time
+from prover.evm.solc import EIP170_LIMIT, load_artifact
+from prover.evm.verifier import deploy_verifier
+from prover.proving.circuit import Circuit, open_circuit
+from prover.proving.field import FIELD_MODULUS, felt_from_hex
+from prover.proving.proofs import Proof
+
+pytestmark = pytest.mark.chain
 
 MAX_ABS = 2**128
 SEED = 7
@@ -37,15 +41,14 @@ PARAMS = PoolParams(initial_fee_bps=60, min_fee_bps=10, max_fee_bps=100, max_ste
 
 
 @dataclass(frozen=True)
-class Env:
+class OnchainEnv:
     chain: Chain
-    paths: CircuitPaths
-    manifest: Manifest
+    circuit: Circuit
     verifier: Any
     pool: Any
     harness: Any
     epoch: int
-    proof_file: Path
+    proof: Proof
     document: dict[str, Any]
 
 
@@ -58,35 +61,30 @@ def work(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def env(work: Path) -> Iterator[Env]:
-    """Verifier, pool (9 calm prices recorded) and harness on one anvil, and one proof of the pool state."""
-    paths, manifest = open_circuit("fee", work)
-    with connect(None, log_dir=work.parent) as chain:
-        verifier = deploy_verifier(chain, paths, manifest)
-        pool_deploy = deploy_fee_pool(chain, work, verifier.address, manifest, PARAMS)
-        pool = fee_pool(chain, work, pool_deploy.address)
-        harness_artifact = load_artifact(work / "out" / "ConsumerHarness.json", "compile")
-        harness = contract_at(chain, deploy(chain, harness_artifact, verifier.address, NO_REGISTRY).address,
-                              harness_artifact["abi"])
-        verifier_abi = load_artifact(work / "out" / "fee" / "Halo2Verifier.json", "prover verifier fee")["abi"]
-        for price in simulate_prices(WINDOW + 1, SEED, "calm")[1:]:
-            transact(chain, pool, "recordPrice", price)
-        epoch, proof_file, _ = prove_pool_state(pool, chain, paths, manifest, work.parent / "pool.proof.json")
-        document = json.loads(proof_file.read_text())
-        yield Env(chain, paths, manifest, contract_at(chain, verifier.address, verifier_abi), pool, harness,
-                  epoch, proof_file, document)
-
-
-@pytest.fixture(autouse=True)
-def fresh_chain(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Chain tests start from the module's state and leave it as they found it."""
-    if "env" not in request.fixturenames:
-        yield
-        return
-    w3 = request.getfixturevalue("env").chain.w3
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
-    yield
-    assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True
+def onchain_env(module_chain: Chain, work: Path) -> OnchainEnv:
+    """Verifier, pool (9 calm prices recorded) and harness on the session's anvil, and one proof of the pool state."""
+    chain, circuit = module_chain, open_circuit("fee", work)
+    verifier = deploy_verifier(chain, circuit)
+    pool = fee_pool(chain, circuit, verifier.address, PARAMS)
+    harness_artifact = contract_artifact(work, "ConsumerHarness", tests=True)
+    harness = contract_at(
+        chain, deploy(chain, harness_artifact, verifier.address, NO_REGISTRY).address, harness_artifact["abi"]
+    )
+    verifier_abi = load_artifact(work / "out" / "fee" / "Halo2Verifier.json", "prover verifier fee")["abi"]
+    for price in simulate_prices(WINDOW + 1, SEED, "calm")[1:]:
+        transact(chain, pool, "recordPrice", price)
+    request, result = prove_request(chain, FeeConsumer(PARAMS), circuit, pool, work.parent / "pool.proof.json")
+    document = json.loads(result.proof_path.read_text())
+    return OnchainEnv(
+        chain,
+        circuit,
+        contract_at(chain, verifier.address, verifier_abi),
+        pool,
+        harness,
+        request.context["epoch"],
+        result.proof,
+        document,
+    )
 
 
 def le_hex(value: int) -> str:
@@ -101,16 +99,20 @@ def decode_signed(felt: int) -> int:
 
 def write_proof(path: Path, document: dict[str, Any], raw: bytes, instances: list[int]) -> Path:
     """A proof file with consistent proof/hex_proof fields and the given instances."""
-    changed = {**document, "proof": list(raw), "hex_proof": "0x" + raw.hex(),
-               "instances": [[le_hex(v) for v in instances]]}
+    changed = {
+        **document,
+        "proof": list(raw),
+        "hex_proof": "0x" + raw.hex(),
+        "instances": [[le_hex(v) for v in instances]],
+    }
     path.write_text(json.dumps(changed))
     return path
 
 
-def onchain_valid(env: Env, raw: bytes, instances: list[int]) -> bool:
+def onchain_valid(onchain_env: OnchainEnv, raw: bytes, instances: list[int]) -> bool:
     """verifyProof by eth_call; a revert counts as invalid, like a `false` return."""
     try:
-        return bool(call(env.chain, env.verifier, "verifyProof", raw, instances))
+        return bool(call(onchain_env.chain, onchain_env.verifier, "verifyProof", raw, instances))
     except TransactionReverted:
         return False
 
@@ -126,31 +128,30 @@ def model_fee(old: int, volatility_felt: int, output_scale: int, params: PoolPar
 # --- the happy path ---------------------------------------------------------------------
 
 
-def test_valid_update_moves_fee_as_the_model_says(env: Env) -> None:
+def test_valid_update_moves_fee_as_the_model_says(onchain_env: OnchainEnv) -> None:
     """The whole point of the pool: a valid proof moves the fee exactly as the bounded policy says."""
-    chain, pool = env.chain, env.pool
-    assert env.epoch == WINDOW == call(chain, pool, "currentEpoch")
-    instances = instances_of(env.document)
+    chain, pool = onchain_env.chain, onchain_env.pool
+    assert onchain_env.epoch == WINDOW == call(chain, pool, "currentEpoch")
+    instances = onchain_env.proof.instances
     assert instances[:-1] == [int(v) for v in call(chain, pool, "expectedInputs")]
     old = call(chain, pool, "feeBps")
     assert old == PARAMS.initial_fee_bps
     advance_time(chain.w3, PARAMS.min_update_interval_s + 1)
 
-    receipt = transact(chain, pool, "updateFee", env.epoch, proof_bytes(env.document), instances)
+    receipt = transact(chain, pool, "updateFee", onchain_env.epoch, onchain_env.proof.raw, instances)
 
     events = pool.events.FeeUpdated().process_receipt(receipt)
     assert len(events) == 1
     args = events[0]["args"]
-    assert env.manifest.info is not None
-    expected = model_fee(old, instances[-1], env.manifest.info.output_scales[0], PARAMS)
-    assert (args["epoch"], args["oldFeeBps"], args["newFeeBps"]) == (env.epoch, old, expected)
+    expected = model_fee(old, instances[-1], onchain_env.circuit.info.output_scales[0], PARAMS)
+    assert (args["epoch"], args["oldFeeBps"], args["newFeeBps"]) == (onchain_env.epoch, old, expected)
     assert args["volatility"] == decode_signed(instances[-1])
     assert expected != old, "the calm proof should move the fee, or this test checks nothing"
     new = call(chain, pool, "feeBps")
     assert new == expected
     assert PARAMS.min_fee_bps <= new <= PARAMS.max_fee_bps
     assert abs(new - old) <= PARAMS.max_step_bps
-    assert call(chain, pool, "lastUpdateEpoch") == env.epoch
+    assert call(chain, pool, "lastUpdateEpoch") == onchain_env.epoch
     block = chain.w3.eth.get_block(receipt["blockNumber"])
     assert call(chain, pool, "lastUpdateTime") == block["timestamp"]
 
@@ -158,11 +159,11 @@ def test_valid_update_moves_fee_as_the_model_says(env: Env) -> None:
 # --- on-chain and off-chain verification agree --------------------------------------------
 
 
-def test_onchain_and_offchain_verification_agree(env: Env, tmp_path: Path) -> None:
+def test_onchain_and_offchain_verification_agree(onchain_env: OnchainEnv, tmp_path: Path) -> None:
     """Two verifiers of one vk must give one answer, or a proof valid off chain could fail on chain (or worse)."""
-    raw, instances = proof_bytes(env.document), instances_of(env.document)
-    assert onchain_valid(env, raw, instances) is True
-    assert verify(env.paths, env.manifest, env.proof_file).valid is True
+    raw, instances = onchain_env.proof.raw, onchain_env.proof.instances
+    assert onchain_valid(onchain_env, raw, instances) is True
+    assert onchain_env.circuit.verify(onchain_env.proof.path).valid is True
 
     rng = random.Random(20240601)
     outcomes = []
@@ -175,14 +176,21 @@ def test_onchain_and_offchain_verification_agree(env: Env, tmp_path: Path) -> No
         else:
             index = rng.randrange(len(instances))
             old = instances[index]
-            candidates = [rng.randrange(FIELD_MODULUS), (old + 1) % FIELD_MODULUS, (old - 1) % FIELD_MODULUS,
-                          FIELD_MODULUS - 1, 0, instances[(index + 1) % len(instances)]]
+            candidates = [
+                rng.randrange(FIELD_MODULUS),
+                (old + 1) % FIELD_MODULUS,
+                (old - 1) % FIELD_MODULUS,
+                FIELD_MODULUS - 1,
+                0,
+                instances[(index + 1) % len(instances)],
+            ]
             mutated_instances[index] = next(c for c in rng.sample(candidates, len(candidates)) if c != old)
             what = f"instance {index}"
         assert (bytes(mutated_raw), mutated_instances) != (raw, instances)
-        offchain = verify(env.paths, env.manifest,
-                          write_proof(tmp_path / f"m{k}.json", env.document, bytes(mutated_raw), mutated_instances))
-        onchain = onchain_valid(env, bytes(mutated_raw), mutated_instances)
+        offchain = onchain_env.circuit.verify(
+            write_proof(tmp_path / f"m{k}.json", onchain_env.document, bytes(mutated_raw), mutated_instances)
+        )
+        onchain = onchain_valid(onchain_env, bytes(mutated_raw), mutated_instances)
         outcomes.append((what, onchain, offchain.valid))
     disagreements = [o for o in outcomes if o[1] != o[2]]
     assert not disagreements, disagreements
@@ -194,71 +202,75 @@ def test_onchain_and_offchain_verification_agree(env: Env, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("x", [-3.5, -1 / 256, 0.0, 1 / 256, 2.75])
-def test_decode_signed_reads_ezkl_felts(env: Env, x: float) -> None:
+def test_decode_signed_reads_ezkl_felts(onchain_env: OnchainEnv, x: float) -> None:
     """The contract must read negative, zero and positive model outputs as ezkl wrote them."""
     felt = ezkl.float_to_felt(x, 8)
-    value = felt_to_int_le(felt)
+    value = felt_from_hex(felt)
     assert value < FIELD_MODULUS
-    assert ezkl_api.felt_to_int(felt) == round(x * 256)
-    assert call(env.chain, env.harness, "decodeSigned", value) == round(x * 256)
-    assert call(env.chain, env.harness, "encodeSigned", round(x * 256)) == value
+    assert ezkl.felt_to_int(felt) == round(x * 256)
+    assert call(onchain_env.chain, onchain_env.harness, "decodeSigned", value) == round(x * 256)
+    assert call(onchain_env.chain, onchain_env.harness, "encodeSigned", round(x * 256)) == value
 
 
-def test_decode_signed_reads_the_proofs_instances(env: Env) -> None:
+def test_decode_signed_reads_the_proofs_instances(onchain_env: OnchainEnv) -> None:
     """Every felt of a real proof (negative inputs, positive output) decodes to ezkl's integer."""
-    for felt in env.document["instances"][0]:
-        assert call(env.chain, env.harness, "decodeSigned", felt_to_int_le(felt)) == ezkl_api.felt_to_int(felt)
+    for felt in onchain_env.document["instances"][0]:
+        assert call(onchain_env.chain, onchain_env.harness, "decodeSigned", felt_from_hex(felt)) == ezkl.felt_to_int(
+            felt
+        )
 
 
 @pytest.mark.parametrize("felt", [MAX_ABS, FIELD_MODULUS // 2, FIELD_MODULUS - MAX_ABS, FIELD_MODULUS, 2**256 - 1])
-def test_decode_signed_rejects_the_middle_of_the_field(env: Env, felt: int) -> None:
+def test_decode_signed_rejects_the_middle_of_the_field(onchain_env: OnchainEnv, felt: int) -> None:
     """A felt that is neither a small positive nor a small negative is no honest output: revert."""
     with pytest.raises(TransactionReverted) as info:
-        call(env.chain, env.harness, "decodeSigned", felt)
+        call(onchain_env.chain, onchain_env.harness, "decodeSigned", felt)
     assert info.value.error_name == "OutputOutOfRange"
     assert info.value.error_args == (felt,)
 
 
 @pytest.mark.parametrize("value", [0, 1, -1, 255, -896, MAX_ABS - 1, -(MAX_ABS - 1)])
-def test_encode_signed_round_trips(env: Env, value: int) -> None:
+def test_encode_signed_round_trips(onchain_env: OnchainEnv, value: int) -> None:
     """Encode and decode are inverses on the whole decodable range, boundaries included."""
-    felt = call(env.chain, env.harness, "encodeSigned", value)
+    felt = call(onchain_env.chain, onchain_env.harness, "encodeSigned", value)
     assert felt == value % FIELD_MODULUS
-    assert call(env.chain, env.harness, "decodeSigned", felt) == value
+    assert call(onchain_env.chain, onchain_env.harness, "decodeSigned", felt) == value
 
 
 # --- the CLI -----------------------------------------------------------------------------
 
 
-def test_cli_verify_onchain_accepts_a_valid_proof(env: Env, work: Path) -> None:
+def test_cli_verify_onchain_accepts_a_valid_proof(onchain_env: OnchainEnv, work: Path) -> None:
     """`verify --onchain` is how a user checks a proof against the real Solidity verifier."""
-    result = run_cli("verify", "fee", "--proof", env.proof_file, "--onchain", "--json", "--workdir", work)
+    result = run_cli("verify", "fee", "--proof", onchain_env.proof.path, "--onchain", "--json", "--workdir", work)
     assert result.code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["valid"] is True
     assert isinstance(document["verify_gas"], int) and document["verify_gas"] > 0
 
 
-def test_cli_verify_onchain_rejects_a_flipped_byte(env: Env, work: Path, tmp_path: Path) -> None:
+def test_cli_verify_onchain_rejects_a_flipped_byte(onchain_env: OnchainEnv, work: Path, tmp_path: Path) -> None:
     """One changed byte must make the on-chain verifier say no, with exit code 1."""
-    raw = bytearray(proof_bytes(env.document))
+    raw = bytearray(onchain_env.proof.raw)
     raw[len(raw) // 3] ^= 0x10
-    bad = write_proof(tmp_path / "flipped.json", env.document, bytes(raw), instances_of(env.document))
+    bad = write_proof(tmp_path / "flipped.json", onchain_env.document, bytes(raw), onchain_env.proof.instances)
     result = run_cli("verify", "fee", "--proof", bad, "--onchain", "--json", "--workdir", work)
     assert result.code == 1, result.stderr
     assert json.loads(result.stdout)["valid"] is False
     assert "Traceback" not in result.stderr
 
 
-def test_cli_reusable_verifier_with_vka(env: Env, work: Path, tmp_path: Path) -> None:
+def test_cli_reusable_verifier_with_vka(onchain_env: OnchainEnv, work: Path, tmp_path: Path) -> None:
     """The reusable verifier + per-model VKA (for verifiers over EIP-170) accepts and rejects like the plain one."""
-    good = run_cli("verify", "fee", "--proof", env.proof_file, "--onchain", "--reusable", "--json", "--workdir", work)
+    good = run_cli(
+        "verify", "fee", "--proof", onchain_env.proof.path, "--onchain", "--reusable", "--json", "--workdir", work
+    )
     assert good.code == 0, good.stderr
     assert json.loads(good.stdout)["verify_gas"] > 0
     assert (work / "out" / "fee" / "vka.bin").is_file()
-    raw = bytearray(proof_bytes(env.document))
+    raw = bytearray(onchain_env.proof.raw)
     raw[len(raw) // 2] ^= 0x01
-    bad = write_proof(tmp_path / "flipped.json", env.document, bytes(raw), instances_of(env.document))
+    bad = write_proof(tmp_path / "flipped.json", onchain_env.document, bytes(raw), onchain_env.proof.instances)
     rejected = run_cli("verify", "fee", "--proof", bad, "--onchain", "--reusable", "--json", "--workdir", work)
     assert rejected.code == 1, rejected.stderr
     assert json.loads(rejected.stdout)["valid"] is False
@@ -297,7 +309,7 @@ def test_cli_demo_runs_the_whole_story(built: Path, tmp_path: Path) -> None:
     # the fee model is registered before the pool, and the pool checks that registry
     assert document["model_id"] == 1 and document["version"] == 1 and document["register_gas"] > 0
     record = json.loads((demo / "deployments" / "31337.json").read_text())["contracts"]
-    assert record["fee.pool"]["registry"] == document["registry"] == record["ModelRegistry"]["address"]
+    assert record["fee.consumer"]["registry"] == document["registry"] == record["ModelRegistry"]["address"]
     assert record["fee.model"]["versions"]["1"]["verifier"] == document["verifier"]
     updates = document["updates"]
     assert [u["regime"] for u in updates] == ["calm", "volatile"]

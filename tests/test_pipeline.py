@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from prover.export import run_onnx
-from prover.inputs import load_single_input, to_input_json
-from prover.pipeline import build_reference
-from prover.progress import SilentReporter
 from conftest import manifest_of, run_cli
+
+from prover.datasets import load_single_input, to_input_json
+from prover.pipeline.builds import build_reference
+from prover.pipeline.export import run_onnx
+from prover.progress import SilentReporter
 
 
 @pytest.mark.parametrize("name", ["fee", "digits"])
@@ -73,12 +73,25 @@ def _export_user_model(folder: Path) -> tuple[Path, Path, Path]:
     return onnx_path, folder / "calib.json", folder / "holdout.json"
 
 
+@pytest.mark.slow
 def test_user_onnx_model_builds_proves_verifies(tmp_path: Path) -> None:
     """`build --onnx` works on a model it has never seen, with concatenated calibration samples."""
     onnx_path, calib, holdout = _export_user_model(tmp_path)
     work = tmp_path / "work"
-    built = run_cli("build", "--onnx", onnx_path, "--name", "mine", "--data", calib, "--holdout", holdout,
-                    "--workdir", work, "--json")
+    built = run_cli(
+        "build",
+        "--onnx",
+        onnx_path,
+        "--name",
+        "mine",
+        "--data",
+        calib,
+        "--holdout",
+        holdout,
+        "--workdir",
+        work,
+        "--json",
+    )
     assert built.code == 0, built.stderr
     summary = json.loads(built.stdout)
     assert summary["fidelity"]["samples"] == 40 and summary["fidelity"]["decision"] == "argmax"
@@ -88,8 +101,9 @@ def test_user_onnx_model_builds_proves_verifies(tmp_path: Path) -> None:
     proved = run_cli("prove", "mine", "--workdir", work, "--input", tmp_path / "one.json", "--out", proof, "--json")
     assert proved.code == 0, proved.stderr
     outputs = np.array(json.loads(proved.stdout)["outputs"][0])
-    reference = run_onnx(work / "circuits" / "mine" / "network.onnx",
-                         load_single_input(tmp_path / "one.json", [[1, 5]]))[0]
+    reference = run_onnx(
+        work / "circuits" / "mine" / "network.onnx", load_single_input(tmp_path / "one.json", [[1, 5]])
+    )[0]
     assert np.max(np.abs(outputs - reference)) <= summary["fidelity"]["max_abs_error"] + 1e-6
     assert run_cli("verify", "mine", "--workdir", work, "--proof", proof).code == 0
 

@@ -11,12 +11,12 @@ import json
 from pathlib import Path
 
 from conftest import CliResult, assert_clean_error, run_cli
+
 from models import get_model
-from prover.batch_commands import parse_bytes
-from prover.batch_memory import predict_worker_bytes, staged_bytes, threads_per_worker
-from prover.pipeline import open_circuit
-from prover.proving import verify, write_input
-from prover.srs import srs_path_for
+from prover.cli.prove_commands import parse_bytes
+from prover.proving.circuit import open_circuit
+from prover.proving.memory import predict_worker_bytes, staged_bytes, threads_per_worker
+from prover.proving.prove import write_input
 
 
 def fee_inputs(folder: Path, count: int) -> list[Path]:
@@ -49,9 +49,9 @@ def test_six_inputs_two_workers_every_proof_verifies(built: Path, tmp_path: Path
     assert "proving" in result.stderr and "6/6" in result.stderr  # the progress bar, on stderr
     expected = sorted(f"{path.stem}.proof.json" for path in files)
     assert sorted(p.name for p in out.iterdir()) == expected  # atomic writes leave no temp files
-    paths, manifest = open_circuit("fee", built)
+    circuit = open_circuit("fee", built)
     for name in expected:
-        assert verify(paths, manifest, out / name).valid, name
+        assert circuit.verify(out / name).valid, name
 
 
 def test_bad_inputs_are_reported_and_the_rest_proved(built: Path, tmp_path: Path) -> None:
@@ -80,9 +80,8 @@ def test_workers_are_lowered_when_memory_is_short(built: Path, tmp_path: Path) -
     inputs, out = tmp_path / "inputs", tmp_path / "proofs"
     inputs.mkdir()
     fee_inputs(inputs, 2)
-    paths, manifest = open_circuit("fee", built)
-    assert manifest.srs is not None
-    staged = staged_bytes(paths, srs_path_for(manifest.srs))
+    circuit = open_circuit("fee", built)
+    staged = staged_bytes(circuit.paths, circuit.srs_path())
     one_worker = predict_worker_bytes(staged, threads_per_worker(1))
     assert 2 * predict_worker_bytes(staged, threads_per_worker(2)) > one_worker
     result = prove_batch(built, inputs, out, "--workers", "2", "--memory-limit", str(one_worker))

@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import manifest_of
 from torch import nn
 
 from models import get_model
 from models.fee import FeeModel
 from prover.artifacts import circuit_paths, save_manifest, sha256_file
-from prover.pipeline import _export_reference, build_reference
+from prover.pipeline.builds import _export_reference, build_reference
 from prover.progress import SilentReporter
 from prover.provenance import (
     Lineage,
@@ -31,7 +32,6 @@ from prover.provenance import (
     state_dict_sha256,
     write_training_data,
 )
-from conftest import manifest_of
 
 
 class QuickFee(FeeModel):
@@ -76,8 +76,13 @@ def test_same_seed_gives_identical_lineage(tmp_path: Path) -> None:
     samples = len(QuickFee().training_tensors()[0])
     assert first.lifecycle.stream.samples == 2 * samples
     assert first.lifecycle.stream.batches == 2 * -(-samples // QuickFee.batch_size)
-    assert first.hyperparameters == {"optimizer": "Adam", "loss": "mse_loss", "epochs": 2, "batch_size": 1024,
-                                     "learning_rate": 0.01}
+    assert first.hyperparameters == {
+        "optimizer": "Adam",
+        "loss": "mse_loss",
+        "epochs": 2,
+        "batch_size": 1024,
+        "learning_rate": 0.01,
+    }
     assert first.seeds == {"model": 0, "torch.manual_seed": 0, "numpy.default_rng": 0}
     assert set(first.versions) == {"python", "torch", "numpy", "onnx", "ezkl"}
 
@@ -139,9 +144,8 @@ def test_custom_loop_reports_through_public_functions() -> None:
 
 
 def test_tracker_is_released_on_error_and_refuses_conflicting_records() -> None:
-    with pytest.raises(RuntimeError, match="boom"):
-        with ProvenanceTracker("failing"):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), ProvenanceTracker("failing"):
+        raise RuntimeError("boom")
     assert active_tracker() is None
     with ProvenanceTracker("conflict", seeds={"torch.manual_seed": 0}) as run:
         with pytest.raises(ValueError, match="seed"):

@@ -2,15 +2,15 @@
 
 No proofs are needed: the registry never calls a verifier, it only requires code at the
 verifier's address, so stand-in verifiers are single STOP opcodes put in place with
-`anvil_setCode`. One anvil and one registry per module; every test starts from the freshly
-deployed registry (anvil snapshot/revert) and every rejection is checked by its custom
+`anvil_setCode`. One registry per module on the session's anvil; every test starts from the
+freshly deployed registry (anvil snapshot/revert) and every rejection is checked by its custom
 error's name and arguments, as DESIGN.md's contract rule 7 asks.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,12 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from prover.chain import Chain, call, connect, contract_at, deploy, estimate_gas, transact
 from prover.errors import TransactionReverted
-from prover.solc import EIP170_LIMIT, CompiledContract, compile_files
-from prover.toolchain import contract_sources, project_root
+from prover.evm.client import Chain, call, contract_at, deploy, estimate_gas, transact
+from prover.evm.solc import EIP170_LIMIT, CompiledContract, compile_files
+from prover.evm.toolchain import contract_sources, project_root
+
+pytestmark = pytest.mark.chain
 
 # anvil's second and third dev accounts (public keys of a local dev chain, funded only there)
 SECOND_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
@@ -42,7 +44,7 @@ PROVENANCE_FIELDS = ("onnxHash", "datasetHash", "settingsHash", "circuitHash", "
 
 
 @dataclass(frozen=True)
-class Env:
+class RegistryContractEnv:
     """The chain, the registry, and three signers: the deployer (owner of what it creates)
     and two strangers, all on the same node."""
 
@@ -78,43 +80,56 @@ def digest(label: str) -> bytes:
     return keccak(text=label)
 
 
-def version_input(verifier: str, tag: str = "v1", *, parent: int = 0, vka_digest: bytes = ZERO_HASH,
-                  params_commitment: bytes = ZERO_HASH, ezkl_version: str = EZKL_VERSION) -> dict[str, Any]:
+def version_input(
+    verifier: str,
+    tag: str = "v1",
+    *,
+    parent: int = 0,
+    vka_digest: bytes = ZERO_HASH,
+    params_commitment: bytes = ZERO_HASH,
+    ezkl_version: str = EZKL_VERSION,
+) -> dict[str, Any]:
     """A `VersionInput` with every provenance hash set to a distinct digest of `tag`."""
     return {
-        "verifier": verifier, "vkaDigest": vka_digest, "paramsCommitment": params_commitment, "parent": parent,
-        **{field: digest(f"{tag}:{field}") for field in PROVENANCE_FIELDS}, "ezklVersion": ezkl_version,
+        "verifier": verifier,
+        "vkaDigest": vka_digest,
+        "paramsCommitment": params_commitment,
+        "parent": parent,
+        **{field: digest(f"{tag}:{field}") for field in PROVENANCE_FIELDS},
+        "ezklVersion": ezkl_version,
     }
 
 
-def create_model(env: Env, name: str = "fee", by: Chain | None = None) -> int:
+def create_model(env: RegistryContractEnv, name: str = "fee", by: Chain | None = None) -> int:
     """Creates a model and returns its id, read from the ModelCreated event."""
     receipt = transact(by or env.chain, env.registry, "createModel", name)
     return int(events(env, receipt, "ModelCreated")[0]["modelId"])
 
 
-def add_version(env: Env, model_id: int, v: dict[str, Any], by: Chain | None = None) -> tuple[int, TxReceipt]:
+def add_version(
+    env: RegistryContractEnv, model_id: int, v: dict[str, Any], by: Chain | None = None
+) -> tuple[int, TxReceipt]:
     """Registers a version; returns its number (from VersionAdded) and the receipt."""
     receipt = transact(by or env.chain, env.registry, "addVersion", model_id, v)
     return int(events(env, receipt, "VersionAdded")[0]["version"]), receipt
 
 
-def events(env: Env, receipt: TxReceipt, name: str) -> list[dict[str, Any]]:
+def events(env: RegistryContractEnv, receipt: TxReceipt, name: str) -> list[dict[str, Any]]:
     """The arguments of every `name` event the registry emitted in this transaction."""
     return [dict(e["args"]) for e in env.registry.events[name]().process_receipt(receipt, errors=DISCARD)]
 
 
-def model(env: Env, model_id: int) -> dict[str, Any]:
+def model(env: RegistryContractEnv, model_id: int) -> dict[str, Any]:
     """`getModel` as a dict keyed by the ABI's output names."""
     return _named(env, "getModel", call(env.chain, env.registry, "getModel", model_id))
 
 
-def version(env: Env, model_id: int, number: int) -> dict[str, Any]:
+def version(env: RegistryContractEnv, model_id: int, number: int) -> dict[str, Any]:
     """`getVersion`'s struct as a dict keyed by its field names."""
     return _named(env, "getVersion", call(env.chain, env.registry, "getVersion", model_id, number))
 
 
-def _named(env: Env, fn_name: str, values: Any) -> dict[str, Any]:
+def _named(env: RegistryContractEnv, fn_name: str, values: Any) -> dict[str, Any]:
     (abi,) = [item for item in env.registry.abi if item.get("name") == fn_name]
     outputs = abi["outputs"]
     if len(outputs) == 1 and outputs[0]["type"] == "tuple":
@@ -122,7 +137,9 @@ def _named(env: Env, fn_name: str, values: Any) -> dict[str, Any]:
     return {o["name"]: value for o, value in zip(outputs, values, strict=True)}
 
 
-def rejected(env: Env, action: Callable[[], Any], name: str, args: tuple[Any, ...] | None = None) -> None:
+def rejected(
+    env: RegistryContractEnv, action: Callable[[], Any], name: str, args: tuple[Any, ...] | None = None
+) -> None:
     """`action` must revert with custom error `name` (and `args`), and nothing may be mined."""
     block = env.chain.w3.eth.block_number
     with pytest.raises(TransactionReverted) as info:
@@ -139,13 +156,18 @@ def _plain(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(v.lower() if isinstance(v, str) else v for v in values)
 
 
-def check_usable(env: Env, verifier: str, caller: str, vka_digest: bytes = ZERO_HASH,
-                 params_commitment: bytes = ZERO_HASH) -> list[int]:
+def check_usable(
+    env: RegistryContractEnv,
+    verifier: str,
+    caller: str,
+    vka_digest: bytes = ZERO_HASH,
+    params_commitment: bytes = ZERO_HASH,
+) -> list[int]:
     """`checkUsable` as a consumer would call it: its pinned artifact and the account it acts for."""
     return list(call(env.chain, env.registry, "checkUsable", verifier, vka_digest, params_commitment, caller))
 
 
-def block_timestamp(env: Env, receipt: TxReceipt) -> int:
+def block_timestamp(env: RegistryContractEnv, receipt: TxReceipt) -> int:
     return int(env.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
 
 
@@ -153,349 +175,524 @@ def block_timestamp(env: Env, receipt: TxReceipt) -> int:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    """One anvil with one registry deployed by anvil's first dev account."""
-    compiled = compile_registry()
-    with connect(None, log_dir=tmp_path_factory.mktemp("registry")) as chain:
-        address = deploy(chain, compiled.artifact()).address
-        registry = contract_at(chain, address, compiled.abi)
-        yield Env(chain, registry, compiled, signer(chain, SECOND_KEY), signer(chain, THIRD_KEY))
-
-
-@pytest.fixture(autouse=True)
-def fresh_registry(env: Env) -> Iterator[None]:
-    """Every test starts from the empty registry and leaves it so (anvil snapshot/revert)."""
-    snap = env.chain.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    yield
-    assert env.chain.w3.provider.make_request("evm_revert", [snap])["result"] is True  # type: ignore[arg-type]
+def registry_env(module_chain: Chain) -> RegistryContractEnv:
+    """One registry deployed by anvil's first dev account on the session's chain; every test
+    starts from it, empty, and leaves it so (the session's snapshot fixture)."""
+    chain, compiled = module_chain, compile_registry()
+    registry = contract_at(chain, deploy(chain, compiled.artifact()).address, compiled.abi)
+    return RegistryContractEnv(chain, registry, compiled, signer(chain, SECOND_KEY), signer(chain, THIRD_KEY))
 
 
 # --- models ------------------------------------------------------------------------------------------
 
 
-def test_models_are_numbered_from_one_and_owned_by_their_creator(env: Env) -> None:
+def test_models_are_numbered_from_one_and_owned_by_their_creator(registry_env: RegistryContractEnv) -> None:
     """Ids start at 1 so that 0 can mean "none" in versionOf and in lineage."""
-    assert call(env.chain, env.registry, "modelCount") == 0
-    receipt = transact(env.chain, env.registry, "createModel", "fee")
-    assert events(env, receipt, "ModelCreated") == [{"modelId": 1, "owner": env.chain.address, "name": "fee"}]
-    assert create_model(env, "digits", by=env.other) == 2
-    assert call(env.chain, env.registry, "modelCount") == 2
-    assert model(env, 1) == {"owner": env.chain.address, "pendingOwner": ZERO_ADDRESS, "restricted": False,
-                             "versionCount": 0, "name": "fee"}
-    assert model(env, 2)["owner"] == env.other.address
+    assert call(registry_env.chain, registry_env.registry, "modelCount") == 0
+    receipt = transact(registry_env.chain, registry_env.registry, "createModel", "fee")
+    assert events(registry_env, receipt, "ModelCreated") == [
+        {"modelId": 1, "owner": registry_env.chain.address, "name": "fee"}
+    ]
+    assert create_model(registry_env, "digits", by=registry_env.other) == 2
+    assert call(registry_env.chain, registry_env.registry, "modelCount") == 2
+    assert model(registry_env, 1) == {
+        "owner": registry_env.chain.address,
+        "pendingOwner": ZERO_ADDRESS,
+        "restricted": False,
+        "versionCount": 0,
+        "name": "fee",
+    }
+    assert model(registry_env, 2)["owner"] == registry_env.other.address
 
 
-def test_empty_name_is_rejected(env: Env) -> None:
+def test_empty_name_is_rejected(registry_env: RegistryContractEnv) -> None:
     """A nameless model is a mistake in an audit trail; nothing is created."""
-    rejected(env, lambda: transact(env.chain, env.registry, "createModel", ""), "EmptyName", ())
-    assert call(env.chain, env.registry, "modelCount") == 0
+    rejected(
+        registry_env, lambda: transact(registry_env.chain, registry_env.registry, "createModel", ""), "EmptyName", ()
+    )
+    assert call(registry_env.chain, registry_env.registry, "modelCount") == 0
 
 
 # --- versions and lineage ---------------------------------------------------------------------------
 
 
-def test_lineage_chain_of_three_versions_reads_back_field_by_field(env: Env) -> None:
+def test_lineage_chain_of_three_versions_reads_back_field_by_field(registry_env: RegistryContractEnv) -> None:
     """v2 derives from v1 and v3 from v2; every field, and registeredAt, is what was registered."""
-    model_id = create_model(env)
+    model_id = create_model(registry_env)
     inputs = [
-        version_input(stand_in_verifier(env.chain, "a"), "v1"),
-        version_input(stand_in_verifier(env.chain, "b"), "v2", parent=1, params_commitment=digest("weights-2")),
-        version_input(stand_in_verifier(env.chain, "reusable"), "v3", parent=2, vka_digest=digest("vka-3"),
-                      params_commitment=digest("weights-3"), ezkl_version="23.0.6"),
+        version_input(stand_in_verifier(registry_env.chain, "a"), "v1"),
+        version_input(
+            stand_in_verifier(registry_env.chain, "b"), "v2", parent=1, params_commitment=digest("weights-2")
+        ),
+        version_input(
+            stand_in_verifier(registry_env.chain, "reusable"),
+            "v3",
+            parent=2,
+            vka_digest=digest("vka-3"),
+            params_commitment=digest("weights-3"),
+            ezkl_version="23.0.6",
+        ),
     ]
     for number, v in enumerate(inputs, start=1):
-        got, receipt = add_version(env, model_id, v)
+        got, receipt = add_version(registry_env, model_id, v)
         assert got == number
-        assert events(env, receipt, "VersionAdded") == [{
-            "modelId": model_id, "version": number, "parent": v["parent"], "verifier": v["verifier"],
-            "vkaDigest": v["vkaDigest"], "paramsCommitment": v["paramsCommitment"]}]
-        record = version(env, model_id, number)
-        assert record == {**v, "registeredAt": block_timestamp(env, receipt), "revoked": False}
+        assert events(registry_env, receipt, "VersionAdded") == [
+            {
+                "modelId": model_id,
+                "version": number,
+                "parent": v["parent"],
+                "verifier": v["verifier"],
+                "vkaDigest": v["vkaDigest"],
+                "paramsCommitment": v["paramsCommitment"],
+            }
+        ]
+        record = version(registry_env, model_id, number)
+        assert record == {**v, "registeredAt": block_timestamp(registry_env, receipt), "revoked": False}
         for field in PROVENANCE_FIELDS:  # the same, said field by field
             assert record[field] == digest(f"v{number}:{field}")
-        assert call(env.chain, env.registry, "versionOf", v["verifier"], v["vkaDigest"], v["paramsCommitment"]) \
-            == [model_id, number]
-    assert model(env, model_id)["versionCount"] == 3
+        assert call(
+            registry_env.chain, registry_env.registry, "versionOf", v["verifier"], v["vkaDigest"], v["paramsCommitment"]
+        ) == [model_id, number]
+    assert model(registry_env, model_id)["versionCount"] == 3
     lineage, number = [], 3
     while number:
         lineage.append(number)
-        number = version(env, model_id, number)["parent"]
+        number = version(registry_env, model_id, number)["parent"]
     assert lineage == [3, 2, 1]
 
 
-def test_parent_must_be_an_existing_version_of_the_model(env: Env) -> None:
+def test_parent_must_be_an_existing_version_of_the_model(registry_env: RegistryContractEnv) -> None:
     """Lineage points backwards inside one model: no future version, no other model's version."""
-    first, second = create_model(env), create_model(env, "digits")
-    add_version(env, first, version_input(stand_in_verifier(env.chain, "a")))
-    candidate = version_input(stand_in_verifier(env.chain, "b"), parent=1)
-    rejected(env, lambda: transact(env.chain, env.registry, "addVersion", second, candidate),
-             "UnknownParent", (second, 1))  # version 1 exists, but of the first model
+    first, second = create_model(registry_env), create_model(registry_env, "digits")
+    add_version(registry_env, first, version_input(stand_in_verifier(registry_env.chain, "a")))
+    candidate = version_input(stand_in_verifier(registry_env.chain, "b"), parent=1)
+    rejected(
+        registry_env,
+        lambda: transact(registry_env.chain, registry_env.registry, "addVersion", second, candidate),
+        "UnknownParent",
+        (second, 1),
+    )  # version 1 exists, but of the first model
     self_parent = {**candidate, "parent": 2}
-    rejected(env, lambda: transact(env.chain, env.registry, "addVersion", first, self_parent),
-             "UnknownParent", (first, 2))  # the version being added
-    assert add_version(env, first, candidate)[0] == 2
+    rejected(
+        registry_env,
+        lambda: transact(registry_env.chain, registry_env.registry, "addVersion", first, self_parent),
+        "UnknownParent",
+        (first, 2),
+    )  # the version being added
+    assert add_version(registry_env, first, candidate)[0] == 2
 
 
-def test_verifier_must_have_code(env: Env) -> None:
+def test_verifier_must_have_code(registry_env: RegistryContractEnv) -> None:
     """As in ZkmlConsumer: a zero or code-less address (a typo, not yet deployed) vouches for nothing."""
-    model_id = create_model(env)
-    for address in (ZERO_ADDRESS, env.other.address):
+    model_id = create_model(registry_env)
+    for address in (ZERO_ADDRESS, registry_env.other.address):
         v = version_input(address)
-        rejected(env, lambda: transact(env.chain, env.registry, "addVersion", model_id, v),
-                 "InvalidVerifier", (address,))
-    assert model(env, model_id)["versionCount"] == 0
+        rejected(
+            registry_env,
+            lambda: transact(registry_env.chain, registry_env.registry, "addVersion", model_id, v),
+            "InvalidVerifier",
+            (address,),
+        )
+    assert model(registry_env, model_id)["versionCount"] == 0
 
 
-def test_duplicate_artifact_is_rejected(env: Env) -> None:
+def test_duplicate_artifact_is_rejected(registry_env: RegistryContractEnv) -> None:
     """One (verifier, VKA digest, weights) is one version, in this model or any other."""
-    first, second = create_model(env), create_model(env, "copycat", by=env.other)
-    verifier = stand_in_verifier(env.chain, "a")
-    add_version(env, first, version_input(verifier, "v1"))
+    first, second = create_model(registry_env), create_model(registry_env, "copycat", by=registry_env.other)
+    verifier = stand_in_verifier(registry_env.chain, "a")
+    add_version(registry_env, first, version_input(verifier, "v1"))
     again = version_input(verifier, "renamed")
-    rejected(env, lambda: transact(env.chain, env.registry, "addVersion", first, again),
-             "DuplicateArtifact", (first, 1))
-    rejected(env, lambda: transact(env.other, env.registry, "addVersion", second, again),
-             "DuplicateArtifact", (first, 1))
+    rejected(
+        registry_env,
+        lambda: transact(registry_env.chain, registry_env.registry, "addVersion", first, again),
+        "DuplicateArtifact",
+        (first, 1),
+    )
+    rejected(
+        registry_env,
+        lambda: transact(registry_env.other, registry_env.registry, "addVersion", second, again),
+        "DuplicateArtifact",
+        (first, 1),
+    )
     # the same verifier with other weights, or under a VKA digest, is another artifact
-    assert add_version(env, second, version_input(verifier, params_commitment=digest("w")), by=env.other)[0] == 1
-    assert add_version(env, second, version_input(verifier, vka_digest=digest("vka")), by=env.other)[0] == 2
+    assert (
+        add_version(
+            registry_env, second, version_input(verifier, params_commitment=digest("w")), by=registry_env.other
+        )[0]
+        == 1
+    )
+    assert (
+        add_version(registry_env, second, version_input(verifier, vka_digest=digest("vka")), by=registry_env.other)[0]
+        == 2
+    )
 
 
-def test_artifact_key_is_the_abi_encoded_triple(env: Env) -> None:
+def test_artifact_key_is_the_abi_encoded_triple(registry_env: RegistryContractEnv) -> None:
     """Off-chain tools can compute the key the registry uses without calling it."""
-    verifier, vka, params = stand_in_verifier(env.chain, "a"), digest("vka"), digest("w")
+    verifier, vka, params = stand_in_verifier(registry_env.chain, "a"), digest("vka"), digest("w")
     expected = keccak(abi_encode(["address", "bytes32", "bytes32"], [verifier, vka, params]))
-    assert call(env.chain, env.registry, "artifactKey", verifier, vka, params) == expected
+    assert call(registry_env.chain, registry_env.registry, "artifactKey", verifier, vka, params) == expected
 
 
-def test_unknown_version_is_rejected(env: Env) -> None:
+def test_unknown_version_is_rejected(registry_env: RegistryContractEnv) -> None:
     """Version numbers run 1 .. versionCount; reading or revoking another one names it."""
-    model_id = create_model(env)
-    add_version(env, model_id, version_input(stand_in_verifier(env.chain, "a")))
+    model_id = create_model(registry_env)
+    add_version(registry_env, model_id, version_input(stand_in_verifier(registry_env.chain, "a")))
     for number in (0, 2):
-        rejected(env, lambda: call(env.chain, env.registry, "getVersion", model_id, number),
-                 "UnknownVersion", (model_id, number))
-        rejected(env, lambda: transact(env.chain, env.registry, "revokeVersion", model_id, number),
-                 "UnknownVersion", (model_id, number))
+        rejected(
+            registry_env,
+            lambda: call(registry_env.chain, registry_env.registry, "getVersion", model_id, number),
+            "UnknownVersion",
+            (model_id, number),
+        )
+        rejected(
+            registry_env,
+            lambda: transact(registry_env.chain, registry_env.registry, "revokeVersion", model_id, number),
+            "UnknownVersion",
+            (model_id, number),
+        )
 
 
 # --- what consumers check -----------------------------------------------------------------------------
 
 
-def test_unregistered_artifact_is_not_usable(env: Env) -> None:
+def test_unregistered_artifact_is_not_usable(registry_env: RegistryContractEnv) -> None:
     """A verifier nobody registered (or registered with other weights) is refused by name."""
-    model_id = create_model(env)
-    verifier = stand_in_verifier(env.chain, "a")
-    add_version(env, model_id, version_input(verifier, params_commitment=digest("w")))
+    model_id = create_model(registry_env)
+    verifier = stand_in_verifier(registry_env.chain, "a")
+    add_version(registry_env, model_id, version_input(verifier, params_commitment=digest("w")))
     for vka, params in ((ZERO_HASH, ZERO_HASH), (ZERO_HASH, digest("other weights")), (digest("vka"), digest("w"))):
-        assert call(env.chain, env.registry, "versionOf", verifier, vka, params) == [0, 0]
-        rejected(env, lambda: check_usable(env, verifier, env.chain.address, vka, params),
-                 "UnregisteredArtifact", (verifier, vka, params))
-    assert check_usable(env, verifier, env.third.address, params_commitment=digest("w")) == [model_id, 1]
+        assert call(registry_env.chain, registry_env.registry, "versionOf", verifier, vka, params) == [0, 0]
+        rejected(
+            registry_env,
+            lambda: check_usable(registry_env, verifier, registry_env.chain.address, vka, params),
+            "UnregisteredArtifact",
+            (verifier, vka, params),
+        )
+    assert check_usable(registry_env, verifier, registry_env.third.address, params_commitment=digest("w")) == [
+        model_id,
+        1,
+    ]
 
 
-def test_revoked_version_is_not_usable(env: Env) -> None:
+def test_revoked_version_is_not_usable(registry_env: RegistryContractEnv) -> None:
     """Revocation is permanent, affects only that version, and keeps its artifact key taken."""
-    model_id = create_model(env)
-    old, new = stand_in_verifier(env.chain, "old"), stand_in_verifier(env.chain, "new")
-    add_version(env, model_id, version_input(old, "v1"))
-    add_version(env, model_id, version_input(new, "v2", parent=1))
+    model_id = create_model(registry_env)
+    old, new = stand_in_verifier(registry_env.chain, "old"), stand_in_verifier(registry_env.chain, "new")
+    add_version(registry_env, model_id, version_input(old, "v1"))
+    add_version(registry_env, model_id, version_input(new, "v2", parent=1))
 
     def usable(verifier: str) -> list[int]:
-        return check_usable(env, verifier, env.other.address)
+        return check_usable(registry_env, verifier, registry_env.other.address)
 
     assert usable(old) == [model_id, 1]
-    receipt = transact(env.chain, env.registry, "revokeVersion", model_id, 1)
-    assert events(env, receipt, "VersionRevoked") == [{"modelId": model_id, "version": 1}]
-    rejected(env, lambda: usable(old), "VersionIsRevoked", (model_id, 1))
-    assert version(env, model_id, 1)["revoked"] is True
-    assert usable(new) == [model_id, 2] and version(env, model_id, 2)["revoked"] is False
-    rejected(env, lambda: transact(env.chain, env.registry, "revokeVersion", model_id, 1),
-             "AlreadyRevoked", (model_id, 1))
-    rejected(env, lambda: transact(env.chain, env.registry, "addVersion", model_id, version_input(old, "v3")),
-             "DuplicateArtifact", (model_id, 1))
-    assert call(env.chain, env.registry, "versionOf", old, ZERO_HASH, ZERO_HASH) == [model_id, 1]
+    receipt = transact(registry_env.chain, registry_env.registry, "revokeVersion", model_id, 1)
+    assert events(registry_env, receipt, "VersionRevoked") == [{"modelId": model_id, "version": 1}]
+    rejected(registry_env, lambda: usable(old), "VersionIsRevoked", (model_id, 1))
+    assert version(registry_env, model_id, 1)["revoked"] is True
+    assert usable(new) == [model_id, 2] and version(registry_env, model_id, 2)["revoked"] is False
+    rejected(
+        registry_env,
+        lambda: transact(registry_env.chain, registry_env.registry, "revokeVersion", model_id, 1),
+        "AlreadyRevoked",
+        (model_id, 1),
+    )
+    rejected(
+        registry_env,
+        lambda: transact(registry_env.chain, registry_env.registry, "addVersion", model_id, version_input(old, "v3")),
+        "DuplicateArtifact",
+        (model_id, 1),
+    )
+    assert call(registry_env.chain, registry_env.registry, "versionOf", old, ZERO_HASH, ZERO_HASH) == [model_id, 1]
 
 
-def test_restricted_model_admits_only_allowlisted_callers(env: Env) -> None:
+def test_restricted_model_admits_only_allowlisted_callers(registry_env: RegistryContractEnv) -> None:
     """Open by default; once restricted only the allowlist passes, and reopening admits all again."""
-    model_id, other_model = create_model(env), create_model(env, "open")
-    verifier, open_verifier = stand_in_verifier(env.chain, "a"), stand_in_verifier(env.chain, "b")
-    add_version(env, model_id, version_input(verifier))
-    add_version(env, other_model, version_input(open_verifier))
+    model_id, other_model = create_model(registry_env), create_model(registry_env, "open")
+    verifier, open_verifier = stand_in_verifier(registry_env.chain, "a"), stand_in_verifier(registry_env.chain, "b")
+    add_version(registry_env, model_id, version_input(verifier))
+    add_version(registry_env, other_model, version_input(open_verifier))
 
     def usable(account: str, v: str = verifier) -> list[int]:
-        return check_usable(env, v, account)
+        return check_usable(registry_env, v, account)
 
-    everyone = (env.chain.address, env.other.address, env.third.address)
+    everyone = (registry_env.chain.address, registry_env.other.address, registry_env.third.address)
     assert [usable(a) for a in everyone] == [[model_id, 1]] * 3
-    assert all(call(env.chain, env.registry, "isAllowed", model_id, a) for a in everyone)
+    assert all(call(registry_env.chain, registry_env.registry, "isAllowed", model_id, a) for a in everyone)
 
-    receipt = transact(env.chain, env.registry, "setAccessRestricted", model_id, True)
-    assert events(env, receipt, "AccessRestrictionChanged") == [{"modelId": model_id, "restricted": True}]
-    assert model(env, model_id)["restricted"] is True
+    receipt = transact(registry_env.chain, registry_env.registry, "setAccessRestricted", model_id, True)
+    assert events(registry_env, receipt, "AccessRestrictionChanged") == [{"modelId": model_id, "restricted": True}]
+    assert model(registry_env, model_id)["restricted"] is True
     for account in everyone:  # the owner too: the allowlist is about use, not ownership
-        rejected(env, lambda: usable(account), "CallerNotAllowed", (model_id, account))
-        assert call(env.chain, env.registry, "isAllowed", model_id, account) is False
+        rejected(registry_env, lambda: usable(account), "CallerNotAllowed", (model_id, account))
+        assert call(registry_env.chain, registry_env.registry, "isAllowed", model_id, account) is False
     assert [usable(a, open_verifier) for a in everyone] == [[other_model, 1]] * 3  # only that model
 
-    receipt = transact(env.chain, env.registry, "setAllowed", model_id, [env.other.address, env.third.address], True)
-    assert events(env, receipt, "AllowedChanged") == [
-        {"modelId": model_id, "account": env.other.address, "allowed": True},
-        {"modelId": model_id, "account": env.third.address, "allowed": True}]
-    assert usable(env.other.address) == usable(env.third.address) == [model_id, 1]
-    rejected(env, lambda: usable(env.chain.address), "CallerNotAllowed", (model_id, env.chain.address))
+    receipt = transact(
+        registry_env.chain,
+        registry_env.registry,
+        "setAllowed",
+        model_id,
+        [registry_env.other.address, registry_env.third.address],
+        True,
+    )
+    assert events(registry_env, receipt, "AllowedChanged") == [
+        {"modelId": model_id, "account": registry_env.other.address, "allowed": True},
+        {"modelId": model_id, "account": registry_env.third.address, "allowed": True},
+    ]
+    assert usable(registry_env.other.address) == usable(registry_env.third.address) == [model_id, 1]
+    rejected(
+        registry_env,
+        lambda: usable(registry_env.chain.address),
+        "CallerNotAllowed",
+        (model_id, registry_env.chain.address),
+    )
 
-    receipt = transact(env.chain, env.registry, "setAllowed", model_id, [env.third.address, env.other.address], False)
-    assert [e["account"] for e in events(env, receipt, "AllowedChanged")] == [env.third.address, env.other.address]
-    rejected(env, lambda: usable(env.third.address), "CallerNotAllowed", (model_id, env.third.address))
+    receipt = transact(
+        registry_env.chain,
+        registry_env.registry,
+        "setAllowed",
+        model_id,
+        [registry_env.third.address, registry_env.other.address],
+        False,
+    )
+    assert [e["account"] for e in events(registry_env, receipt, "AllowedChanged")] == [
+        registry_env.third.address,
+        registry_env.other.address,
+    ]
+    rejected(
+        registry_env,
+        lambda: usable(registry_env.third.address),
+        "CallerNotAllowed",
+        (model_id, registry_env.third.address),
+    )
 
-    receipt = transact(env.chain, env.registry, "setAccessRestricted", model_id, False)
-    assert events(env, receipt, "AccessRestrictionChanged") == [{"modelId": model_id, "restricted": False}]
+    receipt = transact(registry_env.chain, registry_env.registry, "setAccessRestricted", model_id, False)
+    assert events(registry_env, receipt, "AccessRestrictionChanged") == [{"modelId": model_id, "restricted": False}]
     assert [usable(a) for a in everyone] == [[model_id, 1]] * 3
 
 
-def test_access_setters_emit_only_real_changes(env: Env) -> None:
+def test_access_setters_emit_only_real_changes(registry_env: RegistryContractEnv) -> None:
     """Setting what is already set is harmless and silent, so the logs are the exact history."""
-    model_id = create_model(env)
-    receipt = transact(env.chain, env.registry, "setAccessRestricted", model_id, False)
-    assert events(env, receipt, "AccessRestrictionChanged") == []
-    transact(env.chain, env.registry, "setAllowed", model_id, [env.other.address], True)
-    receipt = transact(env.chain, env.registry, "setAllowed", model_id, [env.other.address, env.third.address], True)
-    assert events(env, receipt, "AllowedChanged") == [
-        {"modelId": model_id, "account": env.third.address, "allowed": True}]
-    receipt = transact(env.chain, env.registry, "setAllowed", model_id, [env.chain.address], False)
-    assert events(env, receipt, "AllowedChanged") == []
+    model_id = create_model(registry_env)
+    receipt = transact(registry_env.chain, registry_env.registry, "setAccessRestricted", model_id, False)
+    assert events(registry_env, receipt, "AccessRestrictionChanged") == []
+    transact(registry_env.chain, registry_env.registry, "setAllowed", model_id, [registry_env.other.address], True)
+    receipt = transact(
+        registry_env.chain,
+        registry_env.registry,
+        "setAllowed",
+        model_id,
+        [registry_env.other.address, registry_env.third.address],
+        True,
+    )
+    assert events(registry_env, receipt, "AllowedChanged") == [
+        {"modelId": model_id, "account": registry_env.third.address, "allowed": True}
+    ]
+    receipt = transact(
+        registry_env.chain, registry_env.registry, "setAllowed", model_id, [registry_env.chain.address], False
+    )
+    assert events(registry_env, receipt, "AllowedChanged") == []
 
 
 # --- ownership ----------------------------------------------------------------------------------------
 
 
-def test_only_the_owner_may_change_a_model(env: Env) -> None:
+def test_only_the_owner_may_change_a_model(registry_env: RegistryContractEnv) -> None:
     """Every owner-only function refuses a stranger by name, and the model stays as it was."""
-    model_id = create_model(env)
-    add_version(env, model_id, version_input(stand_in_verifier(env.chain, "a")))
-    before = (model(env, model_id), version(env, model_id, 1))
-    stranger = env.other
+    model_id = create_model(registry_env)
+    add_version(registry_env, model_id, version_input(stand_in_verifier(registry_env.chain, "a")))
+    before = (model(registry_env, model_id), version(registry_env, model_id, 1))
+    stranger = registry_env.other
     attempts: list[tuple[str, tuple[Any, ...]]] = [
-        ("addVersion", (model_id, version_input(stand_in_verifier(env.chain, "b")))),
+        ("addVersion", (model_id, version_input(stand_in_verifier(registry_env.chain, "b")))),
         ("revokeVersion", (model_id, 1)),
         ("transferOwnership", (model_id, stranger.address)),
         ("setAccessRestricted", (model_id, True)),
         ("setAllowed", (model_id, [stranger.address], True)),
     ]
     for fn_name, args in attempts:
-        rejected(env, lambda: transact(stranger, env.registry, fn_name, *args),
-                 "NotModelOwner", (model_id, stranger.address))
-    assert (model(env, model_id), version(env, model_id, 1)) == before
+        rejected(
+            registry_env,
+            lambda: transact(stranger, registry_env.registry, fn_name, *args),
+            "NotModelOwner",
+            (model_id, stranger.address),
+        )
+    assert (model(registry_env, model_id), version(registry_env, model_id, 1)) == before
 
 
-def test_unknown_model_is_rejected_everywhere(env: Env) -> None:
+def test_unknown_model_is_rejected_everywhere(registry_env: RegistryContractEnv) -> None:
     """Id 0 and ids never handed out name the model, for reads and writes alike."""
-    create_model(env)
-    verifier = stand_in_verifier(env.chain, "a")
+    create_model(registry_env)
+    verifier = stand_in_verifier(registry_env.chain, "a")
     for model_id in (0, 2):
         writes: list[tuple[str, tuple[Any, ...]]] = [
-            ("addVersion", (model_id, version_input(verifier))), ("revokeVersion", (model_id, 1)),
-            ("transferOwnership", (model_id, env.other.address)), ("acceptOwnership", (model_id,)),
-            ("setAccessRestricted", (model_id, True)), ("setAllowed", (model_id, [env.other.address], True))]
+            ("addVersion", (model_id, version_input(verifier))),
+            ("revokeVersion", (model_id, 1)),
+            ("transferOwnership", (model_id, registry_env.other.address)),
+            ("acceptOwnership", (model_id,)),
+            ("setAccessRestricted", (model_id, True)),
+            ("setAllowed", (model_id, [registry_env.other.address], True)),
+        ]
         for fn_name, args in writes:
-            rejected(env, lambda: transact(env.chain, env.registry, fn_name, *args), "UnknownModel", (model_id,))
+            rejected(
+                registry_env,
+                lambda: transact(registry_env.chain, registry_env.registry, fn_name, *args),
+                "UnknownModel",
+                (model_id,),
+            )
         reads: list[tuple[str, tuple[Any, ...]]] = [
-            ("getModel", (model_id,)), ("getVersion", (model_id, 1)), ("isAllowed", (model_id, env.other.address))]
+            ("getModel", (model_id,)),
+            ("getVersion", (model_id, 1)),
+            ("isAllowed", (model_id, registry_env.other.address)),
+        ]
         for fn_name, args in reads:
-            rejected(env, lambda: call(env.chain, env.registry, fn_name, *args), "UnknownModel", (model_id,))
+            rejected(
+                registry_env,
+                lambda: call(registry_env.chain, registry_env.registry, fn_name, *args),
+                "UnknownModel",
+                (model_id,),
+            )
 
 
-def test_ownership_moves_in_two_steps(env: Env) -> None:
+def test_ownership_moves_in_two_steps(registry_env: RegistryContractEnv) -> None:
     """The offer changes nothing until the pending owner accepts; then the old owner has no rights."""
-    model_id = create_model(env)
-    owner, heir, stranger = env.chain, env.other, env.third
-    rejected(env, lambda: transact(heir, env.registry, "acceptOwnership", model_id),
-             "NotPendingOwner", (model_id, heir.address))  # nothing offered yet
+    model_id = create_model(registry_env)
+    owner, heir, stranger = registry_env.chain, registry_env.other, registry_env.third
+    rejected(
+        registry_env,
+        lambda: transact(heir, registry_env.registry, "acceptOwnership", model_id),
+        "NotPendingOwner",
+        (model_id, heir.address),
+    )  # nothing offered yet
 
-    receipt = transact(owner, env.registry, "transferOwnership", model_id, heir.address)
-    assert events(env, receipt, "OwnershipTransferStarted") == [
-        {"modelId": model_id, "owner": owner.address, "pendingOwner": heir.address}]
-    assert model(env, model_id)["owner"] == owner.address
-    assert model(env, model_id)["pendingOwner"] == heir.address
-    add_version(env, model_id, version_input(stand_in_verifier(env.chain, "a")), by=owner)  # still the owner's
-    rejected(env, lambda: transact(heir, env.registry, "revokeVersion", model_id, 1),
-             "NotModelOwner", (model_id, heir.address))  # pending is not owner
-    rejected(env, lambda: transact(stranger, env.registry, "acceptOwnership", model_id),
-             "NotPendingOwner", (model_id, stranger.address))
+    receipt = transact(owner, registry_env.registry, "transferOwnership", model_id, heir.address)
+    assert events(registry_env, receipt, "OwnershipTransferStarted") == [
+        {"modelId": model_id, "owner": owner.address, "pendingOwner": heir.address}
+    ]
+    assert model(registry_env, model_id)["owner"] == owner.address
+    assert model(registry_env, model_id)["pendingOwner"] == heir.address
+    add_version(
+        registry_env, model_id, version_input(stand_in_verifier(registry_env.chain, "a")), by=owner
+    )  # still the owner's
+    rejected(
+        registry_env,
+        lambda: transact(heir, registry_env.registry, "revokeVersion", model_id, 1),
+        "NotModelOwner",
+        (model_id, heir.address),
+    )  # pending is not owner
+    rejected(
+        registry_env,
+        lambda: transact(stranger, registry_env.registry, "acceptOwnership", model_id),
+        "NotPendingOwner",
+        (model_id, stranger.address),
+    )
 
-    receipt = transact(heir, env.registry, "acceptOwnership", model_id)
-    assert events(env, receipt, "OwnershipTransferred") == [
-        {"modelId": model_id, "previousOwner": owner.address, "newOwner": heir.address}]
-    assert model(env, model_id)["owner"] == heir.address
-    assert model(env, model_id)["pendingOwner"] == ZERO_ADDRESS
-    rejected(env, lambda: transact(heir, env.registry, "acceptOwnership", model_id),
-             "NotPendingOwner", (model_id, heir.address))  # the offer is used up
-    for fn_name, args in (("revokeVersion", (model_id, 1)), ("setAccessRestricted", (model_id, True)),
-                          ("transferOwnership", (model_id, owner.address))):
-        rejected(env, lambda: transact(owner, env.registry, fn_name, *args), "NotModelOwner", (model_id, owner.address))
-    transact(heir, env.registry, "revokeVersion", model_id, 1)
-    assert add_version(env, model_id, version_input(stand_in_verifier(env.chain, "b"), parent=1), by=heir)[0] == 2
+    receipt = transact(heir, registry_env.registry, "acceptOwnership", model_id)
+    assert events(registry_env, receipt, "OwnershipTransferred") == [
+        {"modelId": model_id, "previousOwner": owner.address, "newOwner": heir.address}
+    ]
+    assert model(registry_env, model_id)["owner"] == heir.address
+    assert model(registry_env, model_id)["pendingOwner"] == ZERO_ADDRESS
+    rejected(
+        registry_env,
+        lambda: transact(heir, registry_env.registry, "acceptOwnership", model_id),
+        "NotPendingOwner",
+        (model_id, heir.address),
+    )  # the offer is used up
+    for fn_name, args in (
+        ("revokeVersion", (model_id, 1)),
+        ("setAccessRestricted", (model_id, True)),
+        ("transferOwnership", (model_id, owner.address)),
+    ):
+        rejected(
+            registry_env,
+            lambda: transact(owner, registry_env.registry, fn_name, *args),
+            "NotModelOwner",
+            (model_id, owner.address),
+        )
+    transact(heir, registry_env.registry, "revokeVersion", model_id, 1)
+    assert (
+        add_version(
+            registry_env, model_id, version_input(stand_in_verifier(registry_env.chain, "b"), parent=1), by=heir
+        )[0]
+        == 2
+    )
 
 
-def test_ownership_offer_can_be_cancelled_or_replaced(env: Env) -> None:
+def test_ownership_offer_can_be_cancelled_or_replaced(registry_env: RegistryContractEnv) -> None:
     """Offering to 0 withdraws the offer; a new offer replaces the old one."""
-    model_id = create_model(env)
-    owner, heir, other_heir = env.chain, env.other, env.third
-    transact(owner, env.registry, "transferOwnership", model_id, heir.address)
-    receipt = transact(owner, env.registry, "transferOwnership", model_id, ZERO_ADDRESS)
-    assert events(env, receipt, "OwnershipTransferStarted") == [
-        {"modelId": model_id, "owner": owner.address, "pendingOwner": ZERO_ADDRESS}]
-    assert model(env, model_id)["pendingOwner"] == ZERO_ADDRESS
-    rejected(env, lambda: transact(heir, env.registry, "acceptOwnership", model_id),
-             "NotPendingOwner", (model_id, heir.address))
+    model_id = create_model(registry_env)
+    owner, heir, other_heir = registry_env.chain, registry_env.other, registry_env.third
+    transact(owner, registry_env.registry, "transferOwnership", model_id, heir.address)
+    receipt = transact(owner, registry_env.registry, "transferOwnership", model_id, ZERO_ADDRESS)
+    assert events(registry_env, receipt, "OwnershipTransferStarted") == [
+        {"modelId": model_id, "owner": owner.address, "pendingOwner": ZERO_ADDRESS}
+    ]
+    assert model(registry_env, model_id)["pendingOwner"] == ZERO_ADDRESS
+    rejected(
+        registry_env,
+        lambda: transact(heir, registry_env.registry, "acceptOwnership", model_id),
+        "NotPendingOwner",
+        (model_id, heir.address),
+    )
 
-    transact(owner, env.registry, "transferOwnership", model_id, heir.address)
-    transact(owner, env.registry, "transferOwnership", model_id, other_heir.address)
-    rejected(env, lambda: transact(heir, env.registry, "acceptOwnership", model_id),
-             "NotPendingOwner", (model_id, heir.address))
-    transact(other_heir, env.registry, "acceptOwnership", model_id)
-    assert model(env, model_id)["owner"] == other_heir.address
+    transact(owner, registry_env.registry, "transferOwnership", model_id, heir.address)
+    transact(owner, registry_env.registry, "transferOwnership", model_id, other_heir.address)
+    rejected(
+        registry_env,
+        lambda: transact(heir, registry_env.registry, "acceptOwnership", model_id),
+        "NotPendingOwner",
+        (model_id, heir.address),
+    )
+    transact(other_heir, registry_env.registry, "acceptOwnership", model_id)
+    assert model(registry_env, model_id)["owner"] == other_heir.address
 
 
-def test_allowlist_stays_with_the_model_across_a_transfer(env: Env) -> None:
+def test_allowlist_stays_with_the_model_across_a_transfer(registry_env: RegistryContractEnv) -> None:
     """Access is the model's, not the owner's: a new owner inherits restriction and allowlist."""
-    model_id = create_model(env)
-    verifier = stand_in_verifier(env.chain, "a")
-    add_version(env, model_id, version_input(verifier))
-    transact(env.chain, env.registry, "setAccessRestricted", model_id, True)
-    transact(env.chain, env.registry, "setAllowed", model_id, [env.third.address], True)
-    transact(env.chain, env.registry, "transferOwnership", model_id, env.other.address)
-    transact(env.other, env.registry, "acceptOwnership", model_id)
-    assert check_usable(env, verifier, env.third.address) == [model_id, 1]
-    rejected(env, lambda: check_usable(env, verifier, env.other.address), "CallerNotAllowed",
-             (model_id, env.other.address))
+    model_id = create_model(registry_env)
+    verifier = stand_in_verifier(registry_env.chain, "a")
+    add_version(registry_env, model_id, version_input(verifier))
+    transact(registry_env.chain, registry_env.registry, "setAccessRestricted", model_id, True)
+    transact(registry_env.chain, registry_env.registry, "setAllowed", model_id, [registry_env.third.address], True)
+    transact(registry_env.chain, registry_env.registry, "transferOwnership", model_id, registry_env.other.address)
+    transact(registry_env.other, registry_env.registry, "acceptOwnership", model_id)
+    assert check_usable(registry_env, verifier, registry_env.third.address) == [model_id, 1]
+    rejected(
+        registry_env,
+        lambda: check_usable(registry_env, verifier, registry_env.other.address),
+        "CallerNotAllowed",
+        (model_id, registry_env.other.address),
+    )
 
 
 # --- size and gas -----------------------------------------------------------------------------------------
 
 
-def test_registry_fits_eip170(env: Env) -> None:
+def test_registry_fits_eip170(registry_env: RegistryContractEnv) -> None:
     """It must deploy on mainnet-like chains, which refuse runtime code over 24,576 bytes."""
-    assert env.compiled.runtime_size < EIP170_LIMIT
+    assert registry_env.compiled.runtime_size < EIP170_LIMIT
 
 
-def test_gas_of_the_common_calls(env: Env) -> None:
+def test_gas_of_the_common_calls(registry_env: RegistryContractEnv) -> None:
     """Gas as eth_estimateGas reports it (printed for the record; the bounds catch regressions)."""
-    gas = {"createModel": estimate_gas(env.chain, env.registry, "createModel", "fee")}
-    model_id = create_model(env)
-    first = version_input(stand_in_verifier(env.chain, "a"), "v1")
-    gas["addVersion (first, no parent)"] = estimate_gas(env.chain, env.registry, "addVersion", model_id, first)
-    add_version(env, model_id, first)
-    second = version_input(stand_in_verifier(env.chain, "b"), "v2", parent=1, params_commitment=digest("w"))
-    gas["addVersion (parent, weights commitment)"] = estimate_gas(env.chain, env.registry, "addVersion", model_id,
-                                                                  second)
-    check = ("checkUsable", first["verifier"], ZERO_HASH, ZERO_HASH, env.other.address)
-    gas["checkUsable (open model)"] = estimate_gas(env.chain, env.registry, *check)
-    transact(env.chain, env.registry, "setAccessRestricted", model_id, True)
-    transact(env.chain, env.registry, "setAllowed", model_id, [env.other.address], True)
-    gas["checkUsable (restricted, allowlisted)"] = estimate_gas(env.chain, env.registry, *check)
+    gas = {"createModel": estimate_gas(registry_env.chain, registry_env.registry, "createModel", "fee")}
+    model_id = create_model(registry_env)
+    first = version_input(stand_in_verifier(registry_env.chain, "a"), "v1")
+    gas["addVersion (first, no parent)"] = estimate_gas(
+        registry_env.chain, registry_env.registry, "addVersion", model_id, first
+    )
+    add_version(registry_env, model_id, first)
+    second = version_input(stand_in_verifier(registry_env.chain, "b"), "v2", parent=1, params_commitment=digest("w"))
+    gas["addVersion (parent, weights commitment)"] = estimate_gas(
+        registry_env.chain, registry_env.registry, "addVersion", model_id, second
+    )
+    check = ("checkUsable", first["verifier"], ZERO_HASH, ZERO_HASH, registry_env.other.address)
+    gas["checkUsable (open model)"] = estimate_gas(registry_env.chain, registry_env.registry, *check)
+    transact(registry_env.chain, registry_env.registry, "setAccessRestricted", model_id, True)
+    transact(registry_env.chain, registry_env.registry, "setAllowed", model_id, [registry_env.other.address], True)
+    gas["checkUsable (restricted, allowlisted)"] = estimate_gas(registry_env.chain, registry_env.registry, *check)
     for name, value in gas.items():
         print(f"gas {name}: {value}")
     assert gas["createModel"] < 100_000
@@ -522,18 +719,18 @@ ERROR_TESTS = {
 }
 
 
-def test_every_custom_error_has_a_test(env: Env) -> None:
+def test_every_custom_error_has_a_test(registry_env: RegistryContractEnv) -> None:
     """Rule 7: a new custom error fails here until a test triggers it by name."""
-    declared = {item["name"] for item in env.compiled.abi if item["type"] == "error"}
+    declared = {item["name"] for item in registry_env.compiled.abi if item["type"] == "error"}
     assert declared == set(ERROR_TESTS)
     for error, test_name in ERROR_TESTS.items():
         source = inspect.getsource(globals()[test_name])
         assert f'"{error}"' in source, (error, test_name)
 
 
-def test_every_event_is_checked(env: Env) -> None:
+def test_every_event_is_checked(registry_env: RegistryContractEnv) -> None:
     """Every event the registry declares has its arguments checked by some test in this file."""
-    declared = {item["name"] for item in env.compiled.abi if item["type"] == "event"}
+    declared = {item["name"] for item in registry_env.compiled.abi if item["type"] == "event"}
     source = Path(__file__).read_text()
     for name in declared:
-        assert f'events(env, receipt, "{name}")' in source, name
+        assert f'events(registry_env, receipt, "{name}")' in source, name

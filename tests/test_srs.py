@@ -6,13 +6,13 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
-from prover import srs as srs_module
-from prover.errors import SrsError
-from prover.pipeline import build_reference
-from prover.progress import SilentReporter
-from prover.srs import DEV_SRS_WARNING, dev_srs, srs_logrows, supplied_srs
 from conftest import assert_clean_error, manifest_of, run_cli
+
+from prover.errors import SrsError
+from prover.pipeline import srs as srs_module
+from prover.pipeline.builds import build_reference
+from prover.pipeline.srs import DEV_SRS_WARNING, dev_srs, srs_logrows, supplied_srs
+from prover.progress import SilentReporter
 
 
 def test_dev_srs_is_generated_once_per_logrows() -> None:

@@ -8,21 +8,28 @@ from pathlib import Path
 
 import ezkl
 import pytest
-
-from prover.artifacts import circuit_paths, sha256_file
-from prover.config import CircuitConfig, Layout
-from prover.errors import SettingsError
-from prover.export import inspect_onnx
-from prover.inputs import load_dataset
-from prover.pipeline import build_reference
-from prover.progress import SilentReporter
-from prover.sizing import candidate_paths, size_layout, stress_set
-from prover.tuner import objective_key
 from conftest import assert_clean_error, manifest_of, run_cli
 from test_pipeline import _export_user_model
 
-LAYOUT_FIELDS = ("input_scale", "param_scale", "scale_rebase_multiplier", "decomp_base", "decomp_legs",
-                 "num_inner_cols", "logrows")
+from prover.artifacts import circuit_paths, sha256_file
+from prover.config import CircuitConfig, Layout
+from prover.datasets import load_dataset
+from prover.errors import SettingsError
+from prover.pipeline.builds import build_reference
+from prover.pipeline.export import inspect_onnx
+from prover.pipeline.sizing import candidate_paths, size_layout, stress_set
+from prover.pipeline.tuner import objective_key
+from prover.progress import SilentReporter
+
+LAYOUT_FIELDS = (
+    "input_scale",
+    "param_scale",
+    "scale_rebase_multiplier",
+    "decomp_base",
+    "decomp_legs",
+    "num_inner_cols",
+    "logrows",
+)
 
 
 @pytest.mark.parametrize("name", ["fee", "digits"])
@@ -58,8 +65,9 @@ def test_sizing_agrees_with_ezkl_calibration(built: Path, tmp_path: Path) -> Non
     args.input_visibility, args.output_visibility, args.param_visibility = "public", "public", "fixed"
     args.decomp_base, args.decomp_legs, args.num_inner_cols = 1024, 3, 1
     ezkl.gen_settings(str(source.onnx), str(theirs), py_run_args=args)
-    ezkl.calibrate_settings(str(source.calibration), str(source.onnx), str(theirs), "resources",
-                            scales=[8], scale_rebase_multiplier=[10])
+    ezkl.calibrate_settings(
+        str(source.calibration), str(source.onnx), str(theirs), "resources", scales=[8], scale_rebase_multiplier=[10]
+    )
     assert ours.logrows == json.loads(theirs.read_text())["run_args"]["logrows"]
 
 
@@ -72,8 +80,14 @@ def test_layout_that_overflows_is_refused(built: Path, tmp_path: Path) -> None:
 
 
 def test_manual_settings_are_used_exactly(workdir_copy: Path) -> None:
-    overrides = {"settings": "manual", "input_scale": 8, "param_scale": 10, "decomp_base": 1024,
-                 "decomp_legs": 3, "num_inner_cols": 1}
+    overrides = {
+        "settings": "manual",
+        "input_scale": 8,
+        "param_scale": 10,
+        "decomp_base": 1024,
+        "decomp_legs": 3,
+        "num_inner_cols": 1,
+    }
     manifest = build_reference("fee", workdir_copy, overrides=overrides, reporter=SilentReporter())
     assert manifest.tuning is None and manifest.info is not None
     layout = manifest.info.layout
@@ -81,12 +95,26 @@ def test_manual_settings_are_used_exactly(workdir_copy: Path) -> None:
     assert manifest.info.logrows == 11
 
 
+@pytest.mark.slow
 def test_ezkl_default_is_plain_gen_settings_and_calibrate(tmp_path: Path) -> None:
     """The baseline is what a user gets from ezkl itself, visibilities aside."""
     onnx_path, calib, holdout = _export_user_model(tmp_path)
     work = tmp_path / "work"
-    built = run_cli("build", "--onnx", onnx_path, "--name", "mine", "--data", calib, "--holdout", holdout,
-                    "--settings", "ezkl-default", "--workdir", work)
+    built = run_cli(
+        "build",
+        "--onnx",
+        onnx_path,
+        "--name",
+        "mine",
+        "--data",
+        calib,
+        "--holdout",
+        holdout,
+        "--settings",
+        "ezkl-default",
+        "--workdir",
+        work,
+    )
     assert built.code == 0, built.stderr
     plain = tmp_path / "plain.json"
     args = ezkl.PyRunArgs()
@@ -95,11 +123,20 @@ def test_ezkl_default_is_plain_gen_settings_and_calibrate(tmp_path: Path) -> Non
     ezkl.calibrate_settings(str(calib), str(onnx_path), str(plain), "resources")
     ours = json.loads((work / "circuits" / "mine" / "settings.json").read_text())["run_args"]
     theirs = json.loads(plain.read_text())["run_args"]
-    for key in ("logrows", "input_scale", "param_scale", "scale_rebase_multiplier", "decomp_base",
-                "decomp_legs", "num_inner_cols", "lookup_range"):
+    for key in (
+        "logrows",
+        "input_scale",
+        "param_scale",
+        "scale_rebase_multiplier",
+        "decomp_base",
+        "decomp_legs",
+        "num_inner_cols",
+        "lookup_range",
+    ):
         assert ours[key] == theirs[key], key
 
 
+@pytest.mark.slow
 def test_impossible_bound_is_a_clean_error_and_keeps_the_circuit(workdir_copy: Path) -> None:
     settings = workdir_copy / "circuits" / "fee" / "settings.json"
     before = sha256_file(settings)
@@ -123,14 +160,23 @@ def test_tune_reports_finalists(workdir_copy: Path) -> None:
     assert any(trial["status"] == "chosen" for trial in document["tuning"]["trials"])
 
 
+@pytest.mark.slow
 def test_bench_measures_both_circuits_side_by_side(workdir_copy: Path) -> None:
     result = run_cli("bench", "fee", "--runs", "1", "--json", "--workdir", workdir_copy)
     assert result.code == 0, result.stderr
     document = json.loads(result.stdout)
     for variant in ("baseline", "tuned"):
         entry = document[variant]
-        for key in ("prove_s", "peak_rss_bytes", "pk_bytes", "verify_gas", "logrows", "max_abs_error",
-                    "agreement", "setup_s"):
+        for key in (
+            "prove_s",
+            "peak_rss_bytes",
+            "pk_bytes",
+            "verify_gas",
+            "logrows",
+            "max_abs_error",
+            "agreement",
+            "setup_s",
+        ):
             assert entry[key] is not None and entry[key] > 0, (variant, key)
     assert document["baseline"]["settings"] == "ezkl-default" and document["tuned"]["settings"] == "tuned"
     ratios = document["ratios"]

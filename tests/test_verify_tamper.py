@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from prover.export import run_onnx
-from prover.proving import FIELD_MODULUS
 from conftest import CliResult, assert_clean_error, manifest_of, run_cli
+
+from prover.pipeline.export import run_onnx
+from prover.proving.field import FIELD_MODULUS
 
 
 def felt_int(felt: str) -> int:

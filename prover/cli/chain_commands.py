@@ -1,0 +1,268 @@
+"""On-chain commands: verifier, deploy, submit, consumers, node and demo.
+
+Each takes `--rpc-url` (or $PROVER_RPC_URL) and `--private-key` (or $PROVER_PRIVATE_KEY);
+without an RPC URL they run against an embedded anvil that lives as long as the command.
+`deploy` and `submit` drive any registered consumer (`prover consumers` lists them).
+Each command imports the chain side (web3) when it runs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from prover.cli.base import JsonOpt, KeyOpt, RpcOpt, WorkdirOpt, app, emit_json, handles_errors
+from prover.cli.render import RichReporter, demo_table, err, show_table, warn
+from prover.errors import ChainError, ProverError
+from prover.proving.circuit import Circuit, open_circuit
+
+if TYPE_CHECKING:
+    from prover.consumers.base import Consumer
+    from prover.evm.client import Chain
+    from prover.evm.verifier import VerifierDeployment
+
+ConsumerOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--consumer", help="Consumer to drive (default: the one named like the circuit; see `prover consumers`)."
+    ),
+]
+
+
+def _warn_embedded(rpc_url: str | None) -> None:
+    if rpc_url is None:
+        warn("embedded anvil: it stops when this command ends (pass --rpc-url to keep state)")
+
+
+@app.command("verifier")
+@handles_errors
+def verifier_command(
+    name: Annotated[str, typer.Argument(help="Circuit name.")],
+    reusable: Annotated[bool, typer.Option(help="ezkl's reusable verifier + a per-model VK artifact.")] = False,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Render the Solidity verifier with ezkl and compile it with the pinned solc (offline)."""
+    from prover.evm.solc import EIP170_LIMIT
+    from prover.evm.verifier import build_verifier
+
+    circuit = open_circuit(name, workdir)
+    with err.status("rendering and compiling the verifier", spinner="dots"):
+        build = build_verifier(circuit, reusable)
+    document = {
+        "name": name,
+        "contract": build.contract,
+        "source": str(build.source),
+        "artifact": str(build.artifact),
+        "runtime_bytes": build.runtime_size,
+        "limit_bytes": EIP170_LIMIT,
+        "fits": build.fits,
+        "vka": str(build.vka) if build.vka else None,
+    }
+    if json_out:
+        emit_json(document)
+        return
+    size = f"{build.runtime_size:,} / {EIP170_LIMIT:,} bytes ({build.runtime_size / EIP170_LIMIT:.0%})"
+    show_table(
+        f"verifier for {name}",
+        [
+            ("contract", build.contract),
+            ("source", str(build.source)),
+            ("artifact", str(build.artifact)),
+            ("runtime size", size),
+        ],
+    )
+    if not build.fits and not reusable:
+        warn("over the 24,576-byte EIP-170 limit: use --reusable")
+
+
+def _consumer_for(circuit: str, name: str | None) -> Consumer | None:
+    """The consumer asked for by name, else the one named like the circuit, else none."""
+    from prover.consumers import find_consumer, get_consumer
+
+    return get_consumer(name) if name is not None else find_consumer(circuit)
+
+
+def _mock_verifier(chain: Chain, circuit: Circuit) -> VerifierDeployment:
+    """The test-only MockVerifier, which accepts whatever it is told to: dev chains only."""
+    from prover.evm.client import deploy
+    from prover.evm.deployments import record_contract
+    from prover.evm.node import DEV_CHAIN_ID
+    from prover.evm.solc import compile_project_contracts
+    from prover.evm.verifier import VerifierDeployment, verifier_key
+
+    if chain.chain_id != DEV_CHAIN_ID:
+        raise ChainError(
+            f"refusing to deploy the mock verifier to chain {chain.chain_id}: it accepts any proof",
+            hint=f"--mock-verifier is for a local dev chain (chain id {DEV_CHAIN_ID}) only",
+        )
+    artifact = compile_project_contracts(circuit.workdir / "out", include_tests=True)["MockVerifier"].artifact()
+    deployed = deploy(chain, artifact, True)
+    record_contract(chain, circuit.workdir, verifier_key(circuit.name) + ".mock", deployed)
+    return VerifierDeployment(deployed.address, False, 0, deployed.gas_used)
+
+
+@app.command("deploy")
+@handles_errors
+def deploy_command(
+    name: Annotated[str, typer.Argument(help="Circuit name.")],
+    consumer: ConsumerOpt = None,
+    reusable: Annotated[bool, typer.Option(help="ezkl's reusable verifier + this model's VKA (no consumer).")] = False,
+    mock_verifier: Annotated[
+        bool,
+        typer.Option(
+            "--mock-verifier", help="Pin the consumer to a verifier that accepts anything (dev chain 31337 only)."
+        ),
+    ] = False,
+    registry: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Pin the consumer to this model registry (default: the one NAME is registered in here, if any)."
+        ),
+    ] = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Deploy the circuit's verifier and, if a consumer goes with it, the consumer contract pinned to it."""
+    from prover.consumers.base import deploy_consumer
+    from prover.evm.client import connect
+    from prover.evm.verifier import deploy_verifier
+    from prover.registry.contract import open_registry, registry_of
+
+    circuit = open_circuit(name, workdir)
+    driven = _consumer_for(name, consumer)
+    if mock_verifier and (reusable or driven is None):
+        raise ProverError(
+            "--mock-verifier stands in for the verifier of a consumer contract",
+            hint="pass --consumer NAME (and no --reusable)",
+        )
+    _warn_embedded(rpc_url)
+    with connect(rpc_url, private_key, log_dir=circuit.paths.root) as chain:
+        verifier = _mock_verifier(chain, circuit) if mock_verifier else deploy_verifier(chain, circuit, reusable)
+        document: dict[str, Any] = {
+            "chain_id": chain.chain_id,
+            "verifier": verifier.address,
+            "verifier_deploy_gas": verifier.gas_used,
+            "reusable": reusable,
+            "mock_verifier": mock_verifier,
+        }
+        if driven is not None and not reusable:  # consumers call IHalo2Verifier's two-argument verifyProof
+            pinned = (
+                str(open_registry(chain, workdir, registry).address) if registry else registry_of(chain, workdir, name)
+            )
+            deployed = deploy_consumer(chain, driven, circuit, verifier.address, pinned)
+            document |= {
+                "consumer": driven.name,
+                "contract": driven.contract,
+                "address": deployed.address,
+                "deploy_gas": deployed.gas_used,
+                "registry": pinned or "none",
+            }
+    if json_out:
+        emit_json(document)
+        return
+    show_table(f"deployed {name} on chain {document['chain_id']}", [(k, str(v)) for k, v in document.items()])
+
+
+@app.command("submit")
+@handles_errors
+def submit_command(
+    name: Annotated[str, typer.Argument(help="Circuit name (its consumer: see `prover consumers`).")],
+    consumer: ConsumerOpt = None,
+    address: Annotated[
+        Optional[str], typer.Option(help="Consumer contract address; default: the recorded one.")
+    ] = None,
+    input_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--input", help="Your input, for consumers whose chain state does not hold it (e.g. digits' image)."
+        ),
+    ] = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Prove over what the consumer contract expects now and send the proof to it."""
+    from prover.consumers import consumer_names
+    from prover.consumers.base import consumer_contract, submit
+    from prover.evm.client import connect
+
+    driven = _consumer_for(name, consumer)
+    if driven is None:
+        raise ChainError(
+            f"no consumer contract for {name!r}", hint=f"name one with --consumer ({', '.join(consumer_names())})"
+        )
+    if rpc_url is None:
+        raise ChainError(
+            "submit needs the chain the consumer lives on",
+            hint=f"start one with `prover node`, `prover deploy {name} --rpc-url URL`, then submit "
+            "--rpc-url URL; or run `prover demo`",
+        )
+    circuit = open_circuit(name, workdir)
+    with connect(rpc_url, private_key, log_dir=circuit.paths.root) as chain:
+        contract = consumer_contract(chain, driven, workdir, address)
+        with err.status(f"proving over what {driven.contract} expects and submitting", spinner="dots"):
+            done = submit(chain, driven, circuit, contract, circuit.paths.root / "submit.proof.json", input_file)
+    if json_out:
+        emit_json(done.document())
+        return
+    show_table(f"{driven.name}: accepted", driven.summary(done))
+
+
+@app.command("consumers")
+@handles_errors
+def consumers_command(json_out: JsonOpt = False) -> None:
+    """List the consumers `prover deploy` / `submit` / `demo` can drive."""
+    from prover.consumers import consumer_names, get_consumer
+
+    rows = [
+        {"name": name, "contract": c.contract, "description": c.description}
+        for name in consumer_names()
+        if (c := get_consumer(name))
+    ]
+    if json_out:
+        emit_json(rows)
+        return
+    for row in rows:
+        err.print(f"[bold]{row['name']:<8}[/] {row['contract']}: {row['description']}")
+
+
+@app.command("node")
+@handles_errors
+def node_command(workdir: WorkdirOpt = Path(".")) -> None:
+    """Run the pinned anvil on 127.0.0.1 until Ctrl-C, for multi-command sessions."""
+    from prover.evm.node import DEV_PRIVATE_KEY, AnvilNode
+
+    with AnvilNode(workdir / "anvil.log") as node:
+        err.print(f"anvil on [bold]{node.rpc_url}[/] (chain {node.chain_id}); dev key {DEV_PRIVATE_KEY}")
+        err.print("Ctrl-C to stop")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command("demo")
+@handles_errors
+def demo_command(
+    name: Annotated[str, typer.Argument(help="Consumer whose story to run (see `prover consumers`).")] = "fee",
+    workdir: Annotated[Path, typer.Option("--workdir", "-w", help="Folder for circuits/ and out/.")] = Path(".demo"),
+    json_out: JsonOpt = False,
+) -> None:
+    """The whole story on an embedded anvil: for fee, deploy, calm then volatile swaps, prove, update the fee."""
+    from prover.consumers import get_consumer
+
+    report = get_consumer(name).demo(workdir, RichReporter())
+    if json_out:
+        emit_json(report.document)
+        return
+    err.print(demo_table(report.title, report.columns, report.rows))
+    for fact in report.facts:
+        err.print(fact)

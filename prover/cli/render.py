@@ -1,0 +1,303 @@
+"""Everything the CLI draws with rich: the one progress renderer and the tables.
+
+The only place below the command modules that imports rich (import-linter checks it):
+the library reports through `prover.progress.Reporter`, and `RichReporter` turns that into
+spinners for stages and a progress bar for items, on stderr.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.measure import Measurement
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.status import Status
+from rich.table import Table
+from rich.text import Text
+
+from prover.artifacts import Manifest, TrialRecord
+from prover.progress import Reporter, StageStatus
+
+if TYPE_CHECKING:
+    from prover.registry.versions import AuditReport
+
+err = Console(stderr=True, highlight=False)
+_VISIBILITY = {"public": "pub", "private": "priv", "fixed": "fixed", "hashed": "hash"}
+
+
+class RichReporter(Reporter):
+    """Stages: a spinner while one runs, then one line with its status and time. Items: a
+    progress bar; stages inside an item show in the bar's text, and only those that did
+    work print a line above it.
+
+    Stages nest (the tuner reports inside the settings stage): rich allows one live
+    spinner, so the inner one replaces the outer until it finishes.
+    """
+
+    def __init__(self) -> None:
+        self._status: Status | None = None
+        self._open: list[str] = []
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._item = ""
+        self._failed = 0
+        self._warned: set[str] = set()
+
+    # -- stages --------------------------------------------------------------------------
+
+    def _spin(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        if self._open and self._progress is None:
+            self._status = err.status(self._open[-1], spinner="dots")
+            self._status.start()
+
+    def stage_started(self, stage: str, detail: str) -> None:
+        self._open.append(f"{stage} {detail}".strip())
+        if self._progress is not None:
+            self._describe(f"{self._item}: {self._open[-1]}" if self._item else self._open[-1])
+        self._spin()
+
+    def stage_finished(self, stage: str, status: StageStatus, seconds: float, detail: str) -> None:
+        if self._open:
+            self._open.pop()
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        if self._progress is not None:
+            if status != "cached":
+                mark = {"done": "[green]·[/]", "pruned": "[dim]·[/]"}.get(status, "[red]✗[/]")
+                self._progress.console.print(f"  {mark} {stage:<9} {seconds:6.2f}s  [dim]{detail}[/]")
+            self._describe(self._item or "")
+            return
+        mark = {"done": "[green]✓[/]", "cached": "[dim]·[/]"}.get(status, "[red]✗[/]")
+        shown = status if status != "done" else f"{seconds:6.2f}s"
+        err.print(f"{mark} {stage:<9} {shown:>8}  [dim]{detail}[/]")
+        self._spin()
+
+    # -- items ---------------------------------------------------------------------------
+
+    def items_started(self, total: int, what: str) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        self._failed = 0
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        )
+        self._task = self._progress.add_task(what if what != "proofs" else "proving", total=total, failed=0)
+        self._item = ""
+        self._progress.start()
+
+    def item_started(self, label: str) -> None:
+        self._item = label
+        self._describe(label)
+
+    def item_finished(self, label: str, error: str | None, detail: str = "") -> None:
+        if self._progress is None or self._task is None:
+            return
+        if error is not None:
+            self._failed += 1
+            self._progress.console.print(Text.assemble(("✗ ", "red"), error), soft_wrap=True)
+        elif detail:
+            self._progress.console.print(f"[green]✓[/] {label}: {detail}")
+        self._progress.update(self._task, advance=1, failed=self._failed)
+
+    def items_finished(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+        self._progress, self._task, self._item = None, None, ""
+
+    def _describe(self, text: str) -> None:
+        if self._progress is not None and self._task is not None and text:
+            self._progress.update(self._task, description=text)
+
+    # -- lines ---------------------------------------------------------------------------
+
+    def note(self, message: str) -> None:
+        (self._progress.console if self._progress is not None else err).print(message, soft_wrap=True)
+
+    def warn(self, message: str) -> None:
+        if message in self._warned:  # the same warning for every circuit of a run says nothing new
+            return
+        self._warned.add(message)
+        console = self._progress.console if self._progress is not None else err
+        console.print(f"[bold yellow]warning:[/] {message}", soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """A one-off warning outside any reporter's run."""
+    RichReporter().warn(message)
+
+
+def show_table(title: str, rows: list[tuple[str, str]]) -> None:
+    """Two columns, label and value."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    err.print(table)
+
+
+def print_wide(table: Table) -> None:
+    """Full width even where the console is narrower (a pipe, CI, a note): squeezed
+    columns would show "4…" instead of numbers; a terminal wraps long lines instead."""
+    needed = Measurement.get(err, err.options.update(max_width=1000), table).maximum
+    Console(stderr=True, highlight=False, width=max(err.width, needed)).print(table)
+
+
+def print_fidelity(manifest: Manifest) -> None:
+    report = manifest.fidelity
+    if report is None:
+        return
+    line = (
+        f"fidelity on {report.samples} {report.dataset} samples: max |err| {report.max_abs_error:.4g}, "
+        f"mean |err| {report.mean_abs_error:.4g}"
+    )
+    if report.agreement is not None:
+        line += f", {report.decision} agreement {report.agreement:.1%}"
+    err.print(line)
+
+
+def results_table(rows: list[Any], runs: int) -> Table:
+    """Comparison rows (`prover.measure.compare.CompareRow`) side by side."""
+    table = Table(title=f"proofs side by side ({runs} proving runs per row, medians)", title_justify="left")
+    columns = (
+        "model",
+        "variant",
+        "in/params/out",
+        "logrows",
+        "rows",
+        "prove s",
+        "peak MiB",
+        "pk MB",
+        "vk KB",
+        "proof B",
+        "verify gas",
+        "gas/inf",
+        "deploy gas",
+        "code B",
+        "max |err|",
+        "agree",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column in columns[:3] else "right")
+    for row in rows:
+        visibility = "/".join(
+            _VISIBILITY[v] for v in (row.input_visibility, row.param_visibility, row.output_visibility)
+        )
+        code = f"{row.runtime_bytes:,}" + ("" if row.fits_eip170 else " [red]>EIP-170[/]")
+        table.add_row(
+            row.model,
+            row.variant + (" [dim]·[/]" if row.cached else ""),
+            visibility,
+            str(row.logrows),
+            f"{row.rows:,}",
+            f"{row.prove_s:.3f}",
+            f"{row.peak_rss_bytes / 2**20:.0f}",
+            f"{row.pk_bytes / 1e6:.1f}",
+            f"{row.vk_bytes / 1e3:.1f}",
+            f"{row.proof_bytes:,}",
+            f"{row.verify_gas:,}",
+            f"{row.gas_per_inference:,}",
+            f"{row.deploy_gas:,}",
+            code,
+            f"{row.max_abs_error:.3g}",
+            f"{row.agreement:.1%}" if row.agreement is not None else "-",
+        )
+    return table
+
+
+def finalists_table(trials: list[TrialRecord]) -> Table:
+    table = Table(title="finalists (set up and proved)", title_justify="left")
+    for column in ("layout", "prove s", "setup s", "pk MB", "proof B", "verifyProof gas", ""):
+        table.add_column(column, justify="left" if column == "layout" else "right")
+    for trial in trials:
+        table.add_row(
+            trial.layout.short(),
+            f"{trial.prove_s:.3f}",
+            f"{trial.setup_s or 0:.2f}",
+            f"{(trial.pk_bytes or 0) / 1e6:.1f}",
+            f"{trial.proof_bytes or 0:,}",
+            f"{trial.verify_gas:,}" if trial.verify_gas else "-",
+            "[green]chosen[/]" if trial.status == "chosen" else "",
+        )
+    return table
+
+
+def bench_table(result: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"{result['model']}: ezkl default vs tuned ({result['runs']} runs, medians)", title_justify="left"
+    )
+    for column in ("", "baseline", "tuned", "baseline / tuned"):
+        table.add_column(column, justify="right")
+    rows = [
+        ("logrows", "logrows", "{}"),
+        ("prove s", "prove_s", "{:.3f}"),
+        ("peak RSS MiB", "peak_rss_bytes", None),
+        ("setup s", "setup_s", "{:.2f}"),
+        ("pk MB", "pk_bytes", None),
+        ("verifyProof gas", "verify_gas", "{:,}"),
+        ("max |err|", "max_abs_error", "{:.4g}"),
+        ("agreement", "agreement", "{:.1%}"),
+    ]
+    for label, key, fmt in rows:
+        base, tuned = result["baseline"][key], result["tuned"][key]
+        if key == "peak_rss_bytes":
+            shown = (f"{base / 2**20:.0f}", f"{tuned / 2**20:.0f}")
+        elif key == "pk_bytes":
+            shown = (f"{base / 1e6:.1f}", f"{tuned / 1e6:.1f}")
+        else:
+            assert fmt is not None
+            shown = (fmt.format(base) if base is not None else "-", fmt.format(tuned) if tuned is not None else "-")
+        ratio = result["ratios"].get(key)
+        table.add_row(label, *shown, f"{ratio:.2f}x" if ratio else "")
+    return table
+
+
+def audit_table(name: str, report: AuditReport) -> Table:
+    """A registration field by field: on chain, recomputed locally, and whether they match."""
+    registered = datetime.fromtimestamp(report.registered_at, UTC).isoformat(timespec="seconds")
+    table = Table(
+        title=f"{name}: model {report.model_id} version {report.version}, registered {registered}"
+        + (", REVOKED" if report.revoked else ""),
+        title_justify="left",
+    )
+    for column in ("field", "on chain", "local", ""):
+        table.add_column(column)
+    for row in report.rows:
+        mark = "[green]match[/]" if row.matches else "[bold red]MISMATCH[/]"
+        table.add_row(row.field, _short(row.onchain), _short(row.local), mark)
+    return table
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= 20 else f"{value[:10]}…{value[-8:]}"
+
+
+def demo_table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    return table

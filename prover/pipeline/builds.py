@@ -1,0 +1,344 @@
+"""`build`: every stage in order, each rerun only when the hashes of its inputs changed.
+
+A stage's identity is the fingerprint of what it consumes (file hashes, the config,
+the ezkl version). If the manifest holds the same fingerprint and the stage's outputs
+are still on disk with their recorded hashes, the stage is skipped. The manifest is
+saved after every stage, so an interrupted build resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models import REGISTRY, get_model
+from models.base import ReferenceModel
+from prover import ezkl_api
+from prover.artifacts import (
+    CircuitPaths,
+    FileRecord,
+    Manifest,
+    StageRecord,
+    atomic_path,
+    circuit_paths,
+    load_manifest,
+    save_manifest,
+    sha256_file,
+    sha256_json,
+    write_json_atomic,
+)
+from prover.config import MAX_BATCH, CircuitConfig, checked_config
+from prover.datasets import check_finite, load_dataset, to_input_json
+from prover.errors import ProverError, SettingsError, UnknownModelError
+from prover.pipeline.compile import compile_circuit, setup_keys
+from prover.pipeline.export import OPSET, export_torch, inspect_onnx
+from prover.pipeline.fidelity import default_decision, measure_fidelity, per_inference
+from prover.pipeline.settings import make_settings, read_info
+from prover.pipeline.srs import DEV_SRS_WARNING, dev_srs, supplied_srs
+from prover.pipeline.tuner import TuningData
+from prover.progress import Reporter, SilentReporter, timed_stage
+from prover.provenance import ProvenanceTracker, write_training_data
+from prover.proving.circuit import Circuit, open_circuit
+
+
+@dataclass(frozen=True)
+class UserModel:
+    """A user's own ONNX model and the data to calibrate (and optionally judge) it on."""
+
+    onnx: Path
+    calibration: Path
+    heldout: Path | None = None
+
+
+class _Stages:
+    """Runs stages against one manifest; knows how to skip a stage whose inputs are unchanged."""
+
+    def __init__(self, paths: CircuitPaths, manifest: Manifest, reporter: Reporter) -> None:
+        self.paths, self.manifest, self.reporter = paths, manifest, reporter
+
+    def run(self, stage: str, inputs: dict[str, str], outputs: dict[str, Path], body: Callable[[], None]) -> bool:
+        """Run `body` unless cached; record outputs; True if it ran."""
+        with timed_stage(self.reporter, stage) as outcome:
+            if self._is_current(stage, inputs):
+                outcome.status = "cached"
+                return False
+            start = time.perf_counter()
+            body()
+            record = StageRecord(inputs=inputs, seconds=round(time.perf_counter() - start, 3))
+            for key, path in outputs.items():
+                record.outputs[key] = FileRecord.of(path, self.paths.root)
+                self.manifest.files[key] = record.outputs[key]
+            self.manifest.stages[stage] = record
+            save_manifest(self.paths, self.manifest)
+            return True
+
+    def _is_current(self, stage: str, inputs: dict[str, str]) -> bool:
+        record = self.manifest.stages.get(stage)
+        if record is None or record.inputs != inputs:
+            return False
+        for item in record.outputs.values():
+            path = self.paths.root / item.path
+            if not path.exists() or path.stat().st_size != item.bytes or sha256_file(path) != item.sha256:
+                return False
+        return True
+
+    def digest(self, key: str) -> str:
+        return self.manifest.files[key].sha256
+
+
+def _fresh_manifest(paths: CircuitPaths, source: str, config: CircuitConfig) -> Manifest:
+    """Keep stage records of an earlier build (for caching); take the new config.
+
+    A manifest this version cannot read (older schema, damaged) just means no cache.
+    """
+    try:
+        old = load_manifest(paths, required=False)
+    except ProverError:
+        old = None
+    if old is not None and old.source == source:
+        return old.model_copy(update={"config": config, "ezkl_version": ezkl_api.EZKL_VERSION})
+    return Manifest(name=paths.name, source=source, ezkl_version=ezkl_api.EZKL_VERSION, config=config)
+
+
+def build_reference(
+    name: str,
+    workdir: Path,
+    *,
+    overrides: dict[str, object] | None = None,
+    srs: Path | None = None,
+    reporter: Reporter | None = None,
+    circuit_name: str | None = None,
+    batch: int = 1,
+) -> Manifest:
+    """Train, export and build one of the reference models under `workdir/circuits/name`.
+
+    `circuit_name` builds it under another name (the benchmark's baseline beside the tuned
+    one, the variants of `prover compare`). `batch` > 1 exports a graph that takes that
+    many inputs at once, so one proof covers `batch` inferences; calibration, held-out
+    data and decisions are then grouped and judged per inference.
+    """
+    if not 1 <= batch <= MAX_BATCH:
+        raise SettingsError(f"batch size {batch} is out of range", hint=f"use 1 to {MAX_BATCH}")
+    try:
+        model = get_model(name)
+    except KeyError:
+        raise UnknownModelError(f"unknown model {name!r}") from None
+    config = checked_config(model.circuit, overrides or {})
+    paths = circuit_paths(workdir, circuit_name or name)
+    stages = _Stages(paths, _fresh_manifest(paths, "reference", config), reporter or SilentReporter())
+    stages.manifest.batch = batch
+    source_hash = sha256_file(Path(inspect.getfile(type(model))))
+    fingerprint = {
+        "model_source": source_hash,
+        "seed": str(model.seed),
+        "torch": torch.__version__,
+        "opset": str(OPSET),
+    }
+    if batch != 1:
+        fingerprint["batch"] = str(batch)  # absent for 1, so existing builds stay cached
+    fingerprint["lineage"] = "1"  # builds made before lineage.json rerun the export once to get it
+    outputs = {
+        "onnx": paths.onnx,
+        "calibration": paths.calibration,
+        "heldout": paths.heldout,
+        "training_data": paths.training_data,
+        "lineage": paths.lineage,
+    }
+    stages.run("export", fingerprint, outputs, lambda: _export_reference(model, paths, batch))
+    return _build_circuit(stages, config, srs, model.decision_name, per_inference(model.decisions, batch))
+
+
+def _export_reference(model: ReferenceModel, paths: CircuitPaths, batch: int) -> None:
+    """Train under a provenance tracker, export, and write the lineage that links the
+    training data file, the minibatch stream, the final weights and the ONNX file."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    calibration, heldout = _batched(model.calibration_set(), batch), _batched(model.heldout_set(), batch)
+    inputs, targets = model.training_tensors()
+    write_training_data(paths.training_data, {"x": inputs, "y": targets})
+    with ProvenanceTracker(model.name, seeds={"model": model.seed}) as run:
+        run.record_training_data(paths.training_data)
+        trained = model.train()
+    export_torch(trained, calibration[0], paths.onnx, parity=heldout[:32])
+    run.record_onnx(paths.onnx)
+    run.write(paths.lineage)
+    write_json_atomic(paths.calibration, to_input_json([calibration]))
+    write_json_atomic(paths.heldout, to_input_json([heldout]))
+
+
+def _batched(array: np.ndarray, batch: int) -> np.ndarray:
+    """(n, *shape) -> (n // batch, batch, *shape): one row per run of a graph taking `batch`
+    inputs. A last, partial group is dropped rather than padded with made-up inputs."""
+    groups = len(array) // batch
+    return array[: groups * batch].reshape(groups, batch, *array.shape[1:])
+
+
+def build_onnx(
+    name: str,
+    workdir: Path,
+    user: UserModel,
+    config: CircuitConfig,
+    *,
+    srs: Path | None = None,
+    reporter: Reporter | None = None,
+) -> Manifest:
+    """Build a circuit for a user's ONNX model with their calibration data."""
+    paths = circuit_paths(workdir, name)
+    signature = inspect_onnx(user.onnx)  # fail before anything is written
+    for data in (user.calibration, user.heldout):
+        if data is not None:
+            check_finite(load_dataset(data, signature.input_shapes), str(data))
+    stages = _Stages(paths, _fresh_manifest(paths, "onnx", config), reporter or SilentReporter())
+    fingerprint = {"onnx": sha256_file(user.onnx), "calibration": sha256_file(user.calibration)}
+    outputs = {"onnx": paths.onnx, "calibration": paths.calibration}
+    if user.heldout is not None:
+        fingerprint["heldout"] = sha256_file(user.heldout)
+        outputs["heldout"] = paths.heldout
+    stages.run("import", fingerprint, outputs, lambda: _import_user_model(user, paths))
+    if user.heldout is None:
+        stages.manifest.files.pop("heldout", None)
+    output_size = int(np.prod(signature.output_shapes[0])) if signature.output_shapes else 0
+    decision_name, decide = default_decision(output_size)
+    return _build_circuit(stages, config, srs, decision_name, decide)
+
+
+def _import_user_model(user: UserModel, paths: CircuitPaths) -> None:
+    paths.root.mkdir(parents=True, exist_ok=True)
+    copies = [(user.onnx, paths.onnx), (user.calibration, paths.calibration)]
+    if user.heldout is not None:
+        copies.append((user.heldout, paths.heldout))
+    for source, target in copies:
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+
+
+def _build_circuit(
+    stages: _Stages,
+    config: CircuitConfig,
+    srs: Path | None,
+    decision_name: str | None,
+    decide: Callable[[np.ndarray], np.ndarray] | None,
+) -> Manifest:
+    paths, manifest, reporter = stages.paths, stages.manifest, stages.reporter
+    signature = inspect_onnx(paths.onnx)
+    calibration = load_dataset(paths.calibration, signature.input_shapes)
+    heldout_key = "heldout" if "heldout" in manifest.files else "calibration"
+    heldout = load_dataset(paths.root / manifest.files[heldout_key].path, signature.input_shapes)
+    settings_inputs = {
+        "onnx": stages.digest("onnx"),
+        "calibration": stages.digest("calibration"),
+        "config": sha256_json(json.loads(config.model_dump_json())),
+        "ezkl": ezkl_api.EZKL_VERSION,
+    }
+    if config.settings == "tuned":
+        settings_inputs["heldout"] = stages.digest(heldout_key)
+
+    def settings() -> None:
+        data = TuningData(calibration, heldout, decision_name, decide)
+        manifest.tuning = make_settings(paths, config, data, reporter)
+
+    stages.run("settings", settings_inputs, {"settings": paths.settings}, settings)
+    if config.settings != "tuned":
+        manifest.tuning = None
+    margin = manifest.tuning.chosen.lookup_safety_margin if manifest.tuning else config.lookup_safety_margin
+    manifest.info = read_info(paths.settings, signature, calibration, margin)
+    compile_inputs = {"onnx": stages.digest("onnx"), "settings": stages.digest("settings")}
+    stages.run("compile", compile_inputs, {"compiled": paths.compiled}, lambda: compile_circuit(paths))
+
+    fidelity_inputs = {"compiled": stages.digest("compiled"), "data": stages.digest(heldout_key)}
+
+    info = manifest.info
+
+    def fidelity() -> None:
+        manifest.fidelity = measure_fidelity(paths, heldout, heldout_key, info.output_scales, decision_name, decide)
+
+    stages.run("fidelity", fidelity_inputs, {}, fidelity)
+
+    with timed_stage(reporter, "srs", f"logrows {manifest.info.logrows}") as outcome:
+        record = supplied_srs(srs, manifest.info.logrows) if srs else dev_srs(manifest.info.logrows)
+        outcome.detail = f"{record.kind}, k={record.logrows}"
+        if manifest.srs == record:
+            outcome.status = "cached"  # the same file the keys were made with
+    if record.kind == "dev":
+        reporter.warn(DEV_SRS_WARNING)
+    manifest.srs = record
+    setup_inputs = {"compiled": stages.digest("compiled"), "srs": record.sha256}
+    stages.run("setup", setup_inputs, {"vk": paths.vk, "pk": paths.pk}, lambda: setup_keys(paths, Path(record.path)))
+    save_manifest(paths, manifest)
+    return manifest
+
+
+def build_model(
+    name: str,
+    workdir: Path,
+    *,
+    overrides: dict[str, object] | None = None,
+    reporter: Reporter | None = None,
+    circuit_name: str | None = None,
+    batch: int = 1,
+) -> Manifest:
+    """A reference model by name, or a circuit already built from a user's ONNX, rebuilt
+    with `overrides` on top of its recorded config (in place, or as `circuit_name`).
+
+    A user's graph has its batch size fixed, so only reference models take `batch`.
+    """
+    if name in REGISTRY:
+        return build_reference(
+            name, workdir, overrides=overrides, reporter=reporter, circuit_name=circuit_name, batch=batch
+        )
+    paths = circuit_paths(workdir, name)
+    manifest = load_manifest(paths, required=False)
+    if manifest is None or manifest.source != "onnx":
+        raise UnknownModelError(
+            f"no reference model or circuit built from your ONNX named {name!r}",
+            hint="see `prover models`, or build yours with `prover build --onnx`",
+        )
+    if batch != 1:
+        raise SettingsError(
+            f"{name!r} is your own ONNX model, whose batch size is fixed in its graph",
+            hint="export it with the batch size you want and build that",
+        )
+    heldout = paths.heldout if "heldout" in manifest.files else None
+    user = UserModel(paths.onnx, paths.calibration, heldout)
+    config = checked_config(manifest.config, overrides or {})
+    return build_onnx(circuit_name or name, workdir, user, config, reporter=reporter)
+
+
+def build(
+    name: str,
+    workdir: Path | str = ".",
+    *,
+    onnx: Path | None = None,
+    data: Path | None = None,
+    holdout: Path | None = None,
+    overrides: dict[str, object] | None = None,
+    srs: Path | None = None,
+    reporter: Reporter | None = None,
+    batch: int = 1,
+) -> Circuit:
+    """Build (or find cached) circuit `name` and open it: the library's one build call.
+
+    With `onnx` and calibration `data` (and optionally `holdout`), `name` is the circuit
+    name for your model; without, `name` is a reference model, or a circuit already built
+    from your ONNX (rebuilt with `overrides` on top of its recorded config).
+    """
+    workdir = Path(workdir)
+    if onnx is not None:
+        if data is None:
+            raise ProverError("a model from ONNX needs calibration data", hint="pass data=calibration.json")
+        config = checked_config(CircuitConfig(), overrides or {})
+        manifest = build_onnx(
+            name, workdir, UserModel(Path(onnx), Path(data), holdout), config, srs=srs, reporter=reporter
+        )
+    elif name in REGISTRY:
+        manifest = build_reference(name, workdir, overrides=overrides, srs=srs, reporter=reporter, batch=batch)
+    else:
+        manifest = build_model(name, workdir, overrides=overrides, reporter=reporter, batch=batch)
+    return open_circuit(manifest.name, workdir)

@@ -1,0 +1,82 @@
+"""Fidelity stage: how far the circuit's fixed-point outputs are from the float model.
+
+Uses witness generation only (no proof), so it is cheap enough to run on the whole
+held-out set at every build, and later to prune candidate settings.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from prover.artifacts import CircuitPaths, FidelityReport
+from prover.datasets import Dataset, sample, sample_count
+from prover.pipeline.export import run_onnx
+from prover.proving.prove import rescaled_outputs, witness_for_dataset
+
+DecisionFn = Callable[[np.ndarray], np.ndarray]
+
+
+def argmax_decisions(outputs: np.ndarray) -> np.ndarray:
+    return np.argmax(outputs.reshape(len(outputs), -1), axis=1)
+
+
+def per_inference(decide: DecisionFn | None, batch: int) -> DecisionFn | None:
+    """Decisions per inference for a graph that takes `batch` inputs per run.
+
+    Circuit and float outputs come one row per run, (runs, batch * outputs); the model's
+    own decision function expects one row per inference, so rows are split first.
+    """
+    if decide is None or batch == 1:
+        return decide
+
+    def decide_each(outputs: np.ndarray) -> np.ndarray:
+        return decide(outputs.reshape(len(outputs) * batch, -1))
+
+    return decide_each
+
+
+def default_decision(output_size: int) -> tuple[str | None, DecisionFn | None]:
+    """For a user's model: argmax when there are several outputs, nothing to compare otherwise."""
+    if output_size > 1:
+        return "argmax", argmax_decisions
+    return None, None
+
+
+def circuit_outputs(paths: CircuitPaths, dataset: Dataset, output_scales: list[int]) -> np.ndarray:
+    """Rescaled circuit outputs for every sample, shape (n, outputs-flattened)."""
+    rows = []
+    with tempfile.TemporaryDirectory(dir=paths.root) as scratch:
+        witness_path = Path(scratch) / "witness.json"
+        for index in range(sample_count(dataset)):
+            witness = witness_for_dataset(paths, sample(dataset, index), witness_path)
+            rows.append(np.concatenate([np.asarray(t) for t in rescaled_outputs(witness, output_scales)]))
+    return np.stack(rows)
+
+
+def measure_fidelity(
+    paths: CircuitPaths,
+    dataset: Dataset,
+    dataset_name: str,
+    output_scales: list[int],
+    decision_name: str | None,
+    decide: DecisionFn | None,
+) -> FidelityReport:
+    reference = run_onnx(paths.onnx, dataset)
+    quantized = circuit_outputs(paths, dataset, output_scales)
+    errors = np.abs(quantized - reference)
+    report = FidelityReport(
+        dataset=dataset_name,
+        samples=len(reference),
+        max_abs_error=float(errors.max()),
+        mean_abs_error=float(errors.mean()),
+        decision=decision_name,
+    )
+    if decide is not None:
+        agree = decide(quantized) == decide(reference)
+        report.agreement = float(agree.mean())
+        report.disagreements = int((~agree).sum())
+    return report
