@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 _CLASSES = {"fee": ("models.fee", "FeeModel"), "digits": ("models.digits", "DigitsModel")}
 
 
-class _Registry(Mapping[str, "type[ReferenceModel]"]):
+class _ReferenceModels(Mapping[str, "type[ReferenceModel]"]):
     """name -> model class, each imported on first access."""
 
     def __getitem__(self, name: str) -> type[ReferenceModel]:
@@ -37,7 +37,7 @@ class _Registry(Mapping[str, "type[ReferenceModel]"]):
         return name in _CLASSES
 
 
-REGISTRY: Mapping[str, type[ReferenceModel]] = _Registry()
+REFERENCE_MODELS: Mapping[str, type[ReferenceModel]] = _ReferenceModels()
 
 
 def model_names() -> list[str]:
@@ -53,7 +53,7 @@ def get_model(name: str) -> ReferenceModel:
     """
     if name not in _CLASSES:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(model_names())}")
-    return REGISTRY[name]()
+    return REFERENCE_MODELS[name]()
 
 
-__all__ = ["REGISTRY", "get_model", "model_names"]
+__all__ = ["REFERENCE_MODELS", "get_model", "model_names"]

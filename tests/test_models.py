@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from models import REGISTRY, get_model, model_names
+from models import REFERENCE_MODELS, get_model, model_names
 from models.base import ReferenceModel
 from models.digits import DigitsModel
 from models.fee import (
@@ -169,7 +169,7 @@ def test_digits_encode_rejects_bad_input(digits: DigitsModel, raw: np.ndarray) -
 
 
 def test_registry_lists_and_returns_models() -> None:
-    assert model_names() == sorted(REGISTRY) and {"fee", "digits"} <= set(model_names())
+    assert model_names() == sorted(REFERENCE_MODELS) and {"fee", "digits"} <= set(model_names())
     model = get_model("fee")
     assert isinstance(model, ReferenceModel) and model.name == "fee"
     assert get_model("fee") is model

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models import REGISTRY
+from models import REFERENCE_MODELS
 from prover.artifacts import Manifest, circuit_paths, load_manifest
 from prover.config import MAX_BATCH, CircuitConfig, checked_config
 from prover.errors import ProverError, SettingsError, UnknownModelError
@@ -83,7 +83,7 @@ def plan_rows(models: list[str], variants: list[str], workdir: Path) -> list[Pla
     for model in models:
         base = base_config(model, workdir)
         for variant in parsed:
-            if variant.batch != 1 and model not in REGISTRY:
+            if variant.batch != 1 and model not in REFERENCE_MODELS:
                 raise SettingsError(
                     f"variant {variant.label!r}: {model!r} is your own ONNX model, whose batch "
                     "size is fixed in its graph",
@@ -104,12 +104,12 @@ def recorded_manifest(workdir: Path, name: str) -> Manifest | None:
 
 def base_config(model: str, workdir: Path) -> CircuitConfig:
     """A reference model's own config, or the config a user's circuit was built with."""
-    if model in REGISTRY:
-        return REGISTRY[model].circuit
+    if model in REFERENCE_MODELS:
+        return REFERENCE_MODELS[model].circuit
     manifest = recorded_manifest(workdir, model)
     if manifest is None or manifest.source != "onnx":
         raise UnknownModelError(
-            f"unknown model {model!r}: neither a reference model ({', '.join(sorted(REGISTRY))}) "
+            f"unknown model {model!r}: neither a reference model ({', '.join(sorted(REFERENCE_MODELS))}) "
             f"nor a circuit built from your ONNX in {workdir}",
             hint="build yours first: prover build --onnx FILE --name NAME --data FILE",
         )

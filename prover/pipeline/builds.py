@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models import REGISTRY, get_model
+from models import REFERENCE_MODELS, get_model
 from models.base import ReferenceModel
 from prover import ezkl_api
 from prover.artifacts import (
@@ -289,7 +289,7 @@ def build_model(
 
     A user's graph has its batch size fixed, so only reference models take `batch`.
     """
-    if name in REGISTRY:
+    if name in REFERENCE_MODELS:
         return build_reference(
             name, workdir, overrides=overrides, reporter=reporter, circuit_name=circuit_name, batch=batch
         )
@@ -337,7 +337,7 @@ def build(
         manifest = build_onnx(
             name, workdir, UserModel(Path(onnx), Path(data), holdout), config, srs=srs, reporter=reporter
         )
-    elif name in REGISTRY:
+    elif name in REFERENCE_MODELS:
         manifest = build_reference(name, workdir, overrides=overrides, srs=srs, reporter=reporter, batch=batch)
     else:
         manifest = build_model(name, workdir, overrides=overrides, reporter=reporter, batch=batch)
