@@ -259,7 +259,11 @@ def demo_command(
     """The whole story on an embedded anvil: for fee, deploy, calm then volatile swaps, prove, update the fee."""
     from prover.consumers import get_consumer
 
-    report = get_consumer(name).demo(workdir, RichReporter())
+    consumer = get_consumer(name)
+    demo = getattr(consumer, "demo", None)
+    if demo is None:
+        raise ProverError(f"consumer {name!r} has no demo", hint="`prover demo fee` or `prover demo digits`")
+    report = demo(workdir, RichReporter())
     if json_out:
         emit_json(report.document)
         return

@@ -128,10 +128,14 @@ class Consumer(Protocol):
         """(label, value) lines a renderer shows for one submission."""
         ...
 
+
+class Demonstrable(Protocol):
+    """A consumer that can also tell its whole story (`prover demo NAME`); optional."""
+
     def demo(
         self, workdir: Path, reporter: Reporter, rpc_url: str | None = None, private_key: str | None = None
     ) -> DemoReport:
-        """The consumer's whole story on a chain, from building the circuit."""
+        """The story on a chain, from building the circuit; every figure from the chain."""
         ...
 
 
