@@ -37,7 +37,7 @@ PARAMS = PoolParams(initial_fee_bps=30, min_fee_bps=5, max_fee_bps=100, max_step
 SECOND_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 UPDATE_FEE = function_signature_to_4byte_selector("updateFee(uint64,bytes,uint256[])")
 VERIFY_PROOF = function_signature_to_4byte_selector("verifyProof(bytes,uint256[])")
-OWNERSHIP = {"transferOwnership", "acceptOwnership", "renounceOwnership"}
+OWNERSHIP = {"transferOwnership", "acceptOwnership"}  # renounceOwnership is pure: it always reverts
 MUTATING = {"pause", "unpause", "recordPrice", "updateFee"} | OWNERSHIP
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from contract_env import second_account
+from web3 import Web3
 from web3.contract import Contract
 
 from prover.consumers.base import NO_REGISTRY
@@ -215,6 +216,22 @@ def test_instance_not_in_field_is_rejected(template_env: TemplateEnv) -> None:
     )
     aliased = [EXPECTED[0] + FIELD_MODULUS, *EXPECTED[1:]]
     rejected(template_env, lambda: accept(template_env, [*aliased, 0], aliased), "InstanceNotInField", (0, aliased[0]))
+
+
+def test_verifier_answering_garbage_is_proof_rejected(template_env: TemplateEnv) -> None:
+    """A "verifier" that returns nothing (a STOP) is a rejection by name, not an unnamed revert
+    while decoding its answer."""
+    chain = template_env.chain
+    silent = Web3.to_checksum_address("0x" + "5e" * 20)
+    assert not chain.w3.provider.make_request("anvil_setCode", [silent, "0x00"]).get("error")  # type: ignore[arg-type]
+    harness = _deployed(chain, template_env.artifacts["ConsumerHarness"], silent, NO_REGISTRY)
+    rejected(
+        template_env,
+        lambda: transact(chain, harness, "accept", PROOF, [*EXPECTED, 0], EXPECTED, KEY),
+        "ProofRejected",
+        (),
+        harness=harness,
+    )
 
 
 @pytest.mark.parametrize("reverts", [False, True], ids=["returns-false", "reverts"])

@@ -229,6 +229,13 @@ def test_ownership_moves_in_two_steps(pool_env: PoolEnv) -> None:
     transact(stranger, pool, "pause")
 
 
+def test_ownership_cannot_be_renounced(pool_env: PoolEnv) -> None:
+    """An ownerless pool could never record a price or pause again (rule 6): renouncing is refused."""
+    for who in (pool_env.chain, second_account(pool_env.chain)):
+        rejected(pool_env, lambda: transact(who, pool_env.pool, "renounceOwnership"), "RenounceDisabled", ())
+    assert call(pool_env.chain, pool_env.pool, "owner") == DEV_ADDRESS
+
+
 def test_zero_owner_is_rejected(pool_env: PoolEnv) -> None:
     """A pool owned by nobody could never be paused."""
     zero = "0x0000000000000000000000000000000000000000"
@@ -330,6 +337,7 @@ def test_harness_verify_counts_only_valid_proofs(pool_env: PoolEnv) -> None:
 ERROR_TESTS = {
     "OwnableUnauthorizedAccount": "test_non_owner_cannot_record_or_pause",
     "OwnableInvalidOwner": "test_zero_owner_is_rejected",
+    "RenounceDisabled": "test_ownership_cannot_be_renounced",
     "EnforcedPause": "test_update_while_paused_is_rejected",
     "ExpectedPause": "test_unpause_when_not_paused_is_rejected",
     "InvalidConfig": "test_inconsistent_config_is_rejected",

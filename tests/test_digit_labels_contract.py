@@ -308,6 +308,8 @@ def test_only_the_owner_pauses(labels_env: LabelsEnv) -> None:
         args = (other.address,) if fn == "transferOwnership" else ()
         error = rejected(labels_env, lambda: transact(other, labels_env.book, fn, *args), "OwnableUnauthorizedAccount")
         assert str(error.error_args[0]).lower() == other.address.lower()
+    # and not even the owner may leave the book ownerless (a paused book would stay paused)
+    rejected(labels_env, lambda: transact(labels_env.chain, labels_env.book, "renounceOwnership"), "RenounceDisabled")
 
 
 def test_ownership_moves_in_two_steps(labels_env: LabelsEnv) -> None:
@@ -367,6 +369,7 @@ ERROR_TESTS = {
     "InvalidConfig": "test_zero_owner_and_bad_config_are_refused_at_deployment",
     "OwnableInvalidOwner": "test_zero_owner_and_bad_config_are_refused_at_deployment",
     "OwnableUnauthorizedAccount": "test_only_the_owner_pauses",
+    "RenounceDisabled": "test_only_the_owner_pauses",
     "EnforcedPause": "test_paused_book_refuses_labels_until_unpaused",
     "ExpectedPause": "test_paused_book_refuses_labels_until_unpaused",
     "InvalidVerifier": "test_zero_owner_and_bad_config_are_refused_at_deployment",

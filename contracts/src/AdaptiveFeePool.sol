@@ -2,10 +2,10 @@
 pragma solidity ^0.8.20;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
-import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {IHalo2Verifier} from "./IHalo2Verifier.sol";
 import {IModelRegistry} from "./IModelRegistry.sol";
+import {OwnableNoRenounce} from "./OwnableNoRenounce.sol";
 import {ZkmlConsumer} from "./ZkmlConsumer.sol";
 
 /// @title Adaptive Fee Pool
@@ -15,10 +15,10 @@ import {ZkmlConsumer} from "./ZkmlConsumer.sol";
 /// fee tier, and moves its fee toward that tier within owner-set bounds.
 /// @dev Built on the `ZkmlConsumer` template: the template runs the proof checks, this
 /// contract supplies the inputs it expects (features recomputed from its prices), keys
-/// freshness on the epoch, and keeps only its fee policy. Ownership (two-step) and the
-/// pause switch are OpenZeppelin's. The input features must match `models/fee.py`
-/// (`fixed_point_features`) bit for bit.
-contract AdaptiveFeePool is ZkmlConsumer, Ownable2Step, Pausable {
+/// freshness on the epoch, and keeps only its fee policy. Ownership (two-step, never
+/// renounced: `OwnableNoRenounce`) and the pause switch are OpenZeppelin's. The input
+/// features must match `models/fee.py` (`fixed_point_features`) bit for bit.
+contract AdaptiveFeePool is ZkmlConsumer, OwnableNoRenounce, Pausable {
     /// @notice Prices per model window; the last one is the reference price.
     uint256 public constant WINDOW = 9;
     /// @notice Input features per proof (one per older price in the window).

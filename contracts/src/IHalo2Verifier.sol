@@ -4,7 +4,7 @@ pragma solidity ^0.8.20;
 /// @title Halo2 Verifier Interface
 /// @notice The entry point of a verifier contract rendered by ezkl for one circuit.
 /// @dev Consumers call it only through this typed interface, so that Solidity re-encodes
-/// the arguments canonically (see `ZkmlConsumer._verify`).
+/// the arguments canonically (see `ZkmlConsumer._verifierAccepts`).
 interface IHalo2Verifier {
     /// @notice Verifies a proof against its public instances.
     /// @dev A generated verifier may revert or return false on a bad proof; callers must

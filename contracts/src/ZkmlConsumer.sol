@@ -147,22 +147,22 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
     }
 
     /// @notice Asks the verifier about a proof whose instances are already known to be < r.
-    /// @dev Goes through the typed interface on purpose (rule 1): Solidity then re-encodes
-    /// `proof` and `instances` canonically. The generated verifier hashes the transcript
-    /// from `proof.offset` but reads evaluations at fixed calldata offsets, so forwarding a
-    /// caller's non-canonical calldata layout verbatim (a raw `call` with `msg.data`) could
-    /// make it check one proof while hashing another. A revert counts as a rejection. A
-    /// consumer of ezkl's reusable verifier overrides this to pass its VKA, through a typed
-    /// interface too, and must also turn a revert into `false`.
+    /// @dev The call is encoded from the typed interface on purpose (rule 1, `abi.encodeCall`):
+    /// Solidity then re-encodes `proof` and `instances` canonically. The generated verifier
+    /// hashes the transcript from `proof.offset` but reads evaluations at fixed calldata
+    /// offsets, so forwarding a caller's non-canonical calldata layout verbatim (a raw
+    /// `call` with `msg.data`) could make it check one proof while hashing another. Only a
+    /// successful call whose first returned word is exactly 1 accepts: a revert, a `false`
+    /// and malformed or short return data are all rejections (a `try ... returns (bool)`
+    /// would revert, unnamed, on return data it cannot decode). A consumer of ezkl's
+    /// reusable verifier overrides this to pass its VKA, the same way.
     /// @param proof The proof bytes.
     /// @param instances The public instances, in circuit order.
     /// @return True only if the verifier accepted the proof.
     function _verifierAccepts(bytes calldata proof, uint256[] calldata instances) internal virtual returns (bool) {
-        try verifier.verifyProof(proof, instances) returns (bool ok) {
-            return ok;
-        } catch {
-            return false;
-        }
+        (bool ok, bytes memory returned) =
+            address(verifier).call(abi.encodeCall(IHalo2Verifier.verifyProof, (proof, instances)));
+        return ok && returned.length >= 32 && abi.decode(returned, (uint256)) == 1;
     }
 
     // --- the one entry point ---------------------------------------------------------------
@@ -193,7 +193,7 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
         }
 
         _recordUse(context);
-        _verify(proof, instances);
+        _checkFieldAndProof(proof, instances);
 
         outputs = new int256[](outputCount);
         uint256 first = count - outputCount;
@@ -204,14 +204,17 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
 
     // --- building blocks, usable on their own ------------------------------------------------
 
-    /// @notice Reverts unless `proof` is valid for `instances` under the pinned verifier.
+    /// @notice Steps 5 of `_acceptProof` alone: reverts unless every instance is < r and
+    /// the pinned verifier accepts `proof` for `instances`. NOT a substitute for
+    /// `_acceptProof`: no instance count, registry, input binding or freshness check
+    /// (the name says so, so that code written for the old `_verify`, which also checked
+    /// the registry, fails to compile instead of silently losing that check).
     /// @dev Each instance must be < r first: the verifier reduces instances mod r, so x and
     /// x + r would otherwise both verify and any binding check on raw values could be
-    /// bypassed. Then `_verifierAccepts`; false (or a verifier revert) is `ProofRejected`.
-    /// No registry, binding or freshness check: `_acceptProof` adds those.
+    /// bypassed. Then `_verifierAccepts`; a refusal is `ProofRejected`.
     /// @param proof The proof bytes.
     /// @param instances The public instances, in circuit order.
-    function _verify(bytes calldata proof, uint256[] calldata instances) internal {
+    function _checkFieldAndProof(bytes calldata proof, uint256[] calldata instances) internal {
         for (uint256 i = 0; i < instances.length; ++i) {
             if (instances[i] >= FIELD_MODULUS) revert InstanceNotInField(i, instances[i]);
         }

@@ -9,7 +9,7 @@ import {ZkmlConsumer} from "../src/ZkmlConsumer.sol";
 /// @notice TEST ONLY: exposes the internals of `ZkmlConsumer` so tests can reach every
 /// check. Its shape, bound inputs, VKA digest and weights commitment are set by any caller,
 /// so it trusts nothing: never deploy it outside tests.
-/// @dev `verify` runs `_verify` alone (field range + verifier). `accept` runs the whole
+/// @dev `verify` runs `_checkFieldAndProof` alone (field range + verifier). `accept` runs the whole
 /// `_acceptProof` with caller-chosen expected inputs and a caller-chosen freshness key.
 contract ConsumerHarness is ZkmlConsumer {
     /// @notice Number of proofs accepted by `verify`; unchanged by any rejected call.
@@ -63,12 +63,12 @@ contract ConsumerHarness is ZkmlConsumer {
         paramsCommitment = commitment;
     }
 
-    /// @notice Runs `_verify`, then counts the proof and emits `ProofAccepted`.
+    /// @notice Runs `_checkFieldAndProof`, then counts the proof and emits `ProofAccepted`.
     /// @param proof The proof bytes.
     /// @param instances The public instances.
     /// @return The new value of `verifiedCount`.
     function verify(bytes calldata proof, uint256[] calldata instances) external returns (uint256) {
-        _verify(proof, instances);
+        _checkFieldAndProof(proof, instances);
         uint256 count = ++verifiedCount;
         emit ProofAccepted(count);
         return count;

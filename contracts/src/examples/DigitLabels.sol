@@ -2,10 +2,10 @@
 pragma solidity ^0.8.20;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
-import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {IHalo2Verifier} from "../IHalo2Verifier.sol";
 import {IModelRegistry} from "../IModelRegistry.sol";
+import {OwnableNoRenounce} from "../OwnableNoRenounce.sol";
 import {ZkmlConsumer} from "../ZkmlConsumer.sol";
 
 /// @title Digit Labels (example consumer)
@@ -19,7 +19,7 @@ import {ZkmlConsumer} from "../ZkmlConsumer.sol";
 /// signed fixed point) and fixed params: 74 instances. Freshness is keyed on the image
 /// hash (rule 4), never on proof bytes: a re-randomised proof of a labelled image is
 /// refused like the original.
-contract DigitLabels is ZkmlConsumer, Ownable2Step, Pausable {
+contract DigitLabels is ZkmlConsumer, OwnableNoRenounce, Pausable {
     /// @notice Pixels per image (8 x 8, row-major).
     uint256 public constant PIXELS = 64;
     /// @notice Digit classes, one logit each.
