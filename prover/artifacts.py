@@ -98,9 +98,6 @@ class CircuitPaths:
     def default_proof(self) -> Path:
         return self.root / "proof.json"
 
-    def witness_for(self, proof: Path) -> Path:
-        return proof.with_name(proof.stem + ".witness.json")
-
 
 def circuit_paths(workdir: Path, name: str) -> CircuitPaths:
     return CircuitPaths(workdir=Path(workdir).resolve(), name=validate_name(name))
@@ -272,6 +269,15 @@ def load_manifest(paths: CircuitPaths, *, required: bool = True) -> Manifest | N
             f"manifest {paths.manifest} is unreadable ({type(exc).__name__})",
             hint=f"rebuild with `prover build {paths.name}`",
         ) from None
+
+
+def readable_manifest(paths: CircuitPaths) -> Manifest | None:
+    """The manifest if there is one this version can read; None for none, an older schema
+    or a damaged file (which a build then replaces)."""
+    try:
+        return load_manifest(paths, required=False)
+    except ProverError:
+        return None
 
 
 def save_manifest(paths: CircuitPaths, manifest: Manifest) -> None:

@@ -26,7 +26,7 @@ class Layout(BaseModel):
     """One concrete point in settings space: what the tuner searches and ezkl receives.
 
     Unlike ezkl's calibration, input and param scales are independent here, and the
-    lookup range and logrows are sized by us from witnesses (see prover/sizing.py).
+    lookup range and logrows are sized by us from witnesses (see prover/pipeline/sizing.py).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

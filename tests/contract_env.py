@@ -168,7 +168,7 @@ def fee_pool(
     """A fresh AdaptiveFeePool pinned to `verifier` (and `registry`), as `prover deploy fee` makes it."""
     consumer = FeeConsumer(params)
     deployed = deploy_consumer(chain, consumer, circuit, verifier, registry)
-    return consumer_contract(chain, consumer, circuit.workdir, deployed.address)
+    return consumer_contract(chain, consumer, circuit, deployed.address)
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from models import get_model
 from prover.consumers import UnknownConsumerError, consumer_names, find_consumer, get_consumer, register_consumer
 from prover.consumers.base import consumer_contract, deploy_consumer, submit
 from prover.consumers.digits import DigitLabelsConsumer, read_pixels
-from prover.errors import InputError, TransactionReverted
+from prover.errors import InputError, ProverError, TransactionReverted
 from prover.evm.client import Chain, call
 from prover.evm.node import DEV_PRIVATE_KEY, AnvilNode
 from prover.evm.verifier import deploy_verifier
@@ -61,7 +61,7 @@ def book_env(module_chain: Chain, built: Path, tmp_path_factory: pytest.TempPath
     verifier = deploy_verifier(module_chain, circuit).address
     deployed = deploy_consumer(module_chain, DIGITS, circuit, verifier)
     return LabelBookEnv(
-        module_chain, work, circuit, verifier, consumer_contract(module_chain, DIGITS, work, deployed.address)
+        module_chain, work, circuit, verifier, consumer_contract(module_chain, DIGITS, circuit, deployed.address)
     )
 
 
@@ -90,8 +90,12 @@ def test_a_consumer_registers_in_code_or_through_the_environment(
     monkeypatch.setenv("PROVER_CONSUMERS", "shop_consumer:SHOP")
     assert "shop" in consumer_names() and get_consumer("shop").contract == "DigitLabels"
     monkeypatch.setenv("PROVER_CONSUMERS", "shop_consumer:NOPE")
-    with pytest.raises(Exception, match="cannot load consumer"):
+    with pytest.raises(ProverError, match="cannot load consumer"):
         consumer_names()
+    monkeypatch.setenv("PROVER_CONSUMERS", "json:dumps")  # loads, but is no consumer
+    with pytest.raises(ProverError, match="is not a consumer"):
+        consumer_names()
+    assert_clean_error(run_cli("consumers"), "'json:dumps'", "not a consumer")
 
 
 def test_label_book_records_the_models_own_decision(book_env: LabelBookEnv, tmp_path: Path) -> None:

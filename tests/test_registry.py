@@ -240,6 +240,22 @@ def test_two_step_handover_on_the_command_line(registry_env: RegistryEnv, tmp_pa
         assert (document["model_id"], document["version"], document["parent"]) == (1, 2, 1)
 
 
+def test_register_then_deploy_then_submit_agree(registry_env: RegistryEnv) -> None:
+    """The guide's order on the command line: `deploy` after `register` reuses the registered
+    verifier and pins the registry, so the pool accepts the model's proofs."""
+    deployed = cli(registry_env, "deploy", "fee", "--json")
+    assert deployed.code == 0, deployed.stderr
+    document = json.loads(deployed.stdout)
+    assert document["verifier"] == registry_env.verifier and document["verifier_reused"] is True
+    assert document["registry"] == registry_env.registry.address
+    pool = contract_at(registry_env.chain, document["address"], registry_env.pool.abi)
+    for price in simulate_prices(WINDOW + 1, 5, "calm")[1:]:
+        transact(registry_env.chain, pool, "recordPrice", price)
+    submitted = cli(registry_env, "submit", "fee", "--json")
+    assert submitted.code == 0, submitted.stderr
+    assert json.loads(submitted.stdout)["epoch"] == WINDOW
+
+
 def test_registering_the_same_artifacts_twice_is_refused(registry_env: RegistryEnv) -> None:
     result = cli(registry_env, "register", "fee")
     assert result.code == 2 and "DuplicateArtifact" in result.stderr and "Traceback" not in result.stderr

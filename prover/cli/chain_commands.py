@@ -17,12 +17,10 @@ import typer
 from prover.cli.base import JsonOpt, KeyOpt, RpcOpt, WorkdirOpt, app, emit_json, handles_errors
 from prover.cli.render import RichReporter, demo_table, err, show_table, warn
 from prover.errors import ChainError, ProverError
-from prover.proving.circuit import Circuit, open_circuit
+from prover.proving.circuit import open_circuit
 
 if TYPE_CHECKING:
     from prover.consumers.base import Consumer
-    from prover.evm.client import Chain
-    from prover.evm.verifier import VerifierDeployment
 
 ConsumerOpt = Annotated[
     Optional[str],
@@ -86,25 +84,6 @@ def _consumer_for(circuit: str, name: str | None) -> Consumer | None:
     return get_consumer(name) if name is not None else find_consumer(circuit)
 
 
-def _mock_verifier(chain: Chain, circuit: Circuit) -> VerifierDeployment:
-    """The test-only MockVerifier, which accepts whatever it is told to: dev chains only."""
-    from prover.evm.client import deploy
-    from prover.evm.deployments import record_contract
-    from prover.evm.node import DEV_CHAIN_ID
-    from prover.evm.solc import compile_project_contracts
-    from prover.evm.verifier import VerifierDeployment, verifier_key
-
-    if chain.chain_id != DEV_CHAIN_ID:
-        raise ChainError(
-            f"refusing to deploy the mock verifier to chain {chain.chain_id}: it accepts any proof",
-            hint=f"--mock-verifier is for a local dev chain (chain id {DEV_CHAIN_ID}) only",
-        )
-    artifact = compile_project_contracts(circuit.workdir / "out", include_tests=True)["MockVerifier"].artifact()
-    deployed = deploy(chain, artifact, True)
-    record_contract(chain, circuit.workdir, verifier_key(circuit.name) + ".mock", deployed)
-    return VerifierDeployment(deployed.address, False, 0, deployed.gas_used)
-
-
 @app.command("deploy")
 @handles_errors
 def deploy_command(
@@ -131,7 +110,7 @@ def deploy_command(
     """Deploy the circuit's verifier and, if a consumer goes with it, the consumer contract pinned to it."""
     from prover.consumers.base import deploy_consumer
     from prover.evm.client import connect
-    from prover.evm.verifier import deploy_verifier
+    from prover.evm.verifier import deploy_mock_verifier, ensure_verifier
     from prover.registry.contract import open_registry, registry_of
 
     circuit = open_circuit(name, workdir)
@@ -143,10 +122,12 @@ def deploy_command(
         )
     _warn_embedded(rpc_url)
     with connect(rpc_url, private_key, log_dir=circuit.paths.root) as chain:
-        verifier = _mock_verifier(chain, circuit) if mock_verifier else deploy_verifier(chain, circuit, reusable)
+        # the recorded verifier for this vk if its code is still ours (the one `register` used), else a new one
+        verifier = deploy_mock_verifier(chain, circuit) if mock_verifier else ensure_verifier(chain, circuit, reusable)
         document: dict[str, Any] = {
             "chain_id": chain.chain_id,
             "verifier": verifier.address,
+            "verifier_reused": verifier.reused,
             "verifier_deploy_gas": verifier.gas_used,
             "reusable": reusable,
             "mock_verifier": mock_verifier,
@@ -206,7 +187,7 @@ def submit_command(
         )
     circuit = open_circuit(name, workdir)
     with connect(rpc_url, private_key, log_dir=circuit.paths.root) as chain:
-        contract = consumer_contract(chain, driven, workdir, address)
+        contract = consumer_contract(chain, driven, circuit, address)
         with err.status(f"proving over what {driven.contract} expects and submitting", spinner="dots"):
             done = submit(chain, driven, circuit, contract, circuit.paths.root / "submit.proof.json", input_file)
     if json_out:
@@ -258,12 +239,12 @@ def demo_command(
 ) -> None:
     """The whole story on an embedded anvil: for fee, deploy, calm then volatile swaps, prove, update the fee."""
     from prover.consumers import get_consumer
+    from prover.consumers.base import Demonstrable
 
     consumer = get_consumer(name)
-    demo = getattr(consumer, "demo", None)
-    if demo is None:
+    if not isinstance(consumer, Demonstrable):
         raise ProverError(f"consumer {name!r} has no demo", hint="`prover demo fee` or `prover demo digits`")
-    report = demo(workdir, RichReporter())
+    report = consumer.demo(workdir, RichReporter())
     if json_out:
         emit_json(report.document)
         return

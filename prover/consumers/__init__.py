@@ -1,12 +1,13 @@
 """Consumers by name: the contracts `prover deploy NAME` / `prover submit NAME` drive.
 
-Three ways in, looked up in this order:
-1. `register_consumer(MyConsumer())` from your own code (a notebook, a script);
-2. the `prover.consumers` entry point group of an installed package
-   (`[project.entry-points."prover.consumers"] mine = "mypkg.consumer:MyConsumer"`);
-3. `$PROVER_CONSUMERS`, comma-separated `module:attribute` references, for a consumer
+Where a name is looked up, first match wins:
+1. `register_consumer(MyConsumer())` from your own code (a notebook, a script: this
+   process only);
+2. `$PROVER_CONSUMERS`, comma-separated `module:attribute` references, for a consumer
    that is a file on your path and not (yet) a package;
-then the built-in ones (`fee`, `digits`). See docs/consumers.md.
+3. the `prover.consumers` entry point group of an installed package
+   (`[project.entry-points."prover.consumers"] mine = "mypkg.consumer:MyConsumer"`);
+4. the built-in ones (`fee`, `digits`). See docs/consumers.md.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import importlib
 import os
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, cast
 
 from prover.consumers.base import Consumer
 from prover.errors import ProverError
@@ -38,16 +39,33 @@ def register_consumer(consumer: Consumer) -> Consumer:
     return consumer
 
 
+#: what `prover deploy` / `submit` call on a consumer: a reference without them is refused at once
+_REQUIRED = ("name", "contract", "description", "constructor_args", "read_request", "submit_call", "outcome", "summary")
+
+
 def _load(reference: str, origin: str) -> Consumer:
-    """`module:attribute` -> a consumer instance (a class is instantiated with no arguments)."""
+    """`module:attribute` -> a consumer instance (a class is instantiated with no arguments).
+
+    Anything that goes wrong (the module fails to import, the class needs arguments, the
+    object lacks the protocol) is one ProverError naming the reference, never a traceback.
+    """
     module_name, _, attribute = reference.partition(":")
     try:
         found: Any = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError, ValueError) as exc:
+        consumer = found() if isinstance(found, type) else found
+    except Exception as exc:  # third-party code may raise anything on import
+        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
         raise ProverError(
-            f"cannot load consumer {reference!r} from {origin}: {exc}", hint="a reference is module.path:ClassName"
+            f"cannot load consumer {reference!r} from {origin}: {reason}",
+            hint="a reference is module.path:ClassName (or an instance)",
         ) from None
-    return found() if isinstance(found, type) else found
+    missing = [member for member in _REQUIRED if not hasattr(consumer, member)]
+    if missing:
+        raise ProverError(
+            f"{reference!r} from {origin} is not a consumer: it has no {', '.join(missing)}",
+            hint="see docs/consumers.md for what a consumer provides",
+        )
+    return cast(Consumer, consumer)
 
 
 def _references() -> dict[str, tuple[str, str]]:

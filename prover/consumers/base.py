@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from web3 import Web3
@@ -24,10 +24,10 @@ from prover.errors import ChainError, ProverError
 from prover.evm.client import Chain, DeployResult, call, contract_at, deploy, transact
 from prover.evm.deployments import has_code, record_contract, trusted
 from prover.evm.solc import compile_project_contracts, load_artifact
-from prover.evm.verifier import verify_gas
+from prover.evm.verifier import estimate_verify_gas
 from prover.progress import Reporter
 from prover.proving.circuit import Circuit
-from prover.proving.field import fixed_to_float, to_signed
+from prover.proving.field import fixed_to_float
 from prover.proving.proofs import Proof
 from prover.proving.prove import ProofResult
 
@@ -129,6 +129,7 @@ class Consumer(Protocol):
         ...
 
 
+@runtime_checkable
 class Demonstrable(Protocol):
     """A consumer that can also tell its whole story (`prover demo NAME`); optional."""
 
@@ -139,9 +140,10 @@ class Demonstrable(Protocol):
         ...
 
 
-def consumer_key(name: str) -> str:
-    """The deployment record's key for a consumer's contract."""
-    return f"{name}.consumer"
+def consumer_key(circuit: str) -> str:
+    """The deployment record's key for the consumer contract of circuit `circuit` (the
+    record names which consumer it is, so two circuits never share a record)."""
+    return f"{circuit}.consumer"
 
 
 def compiled_consumer(consumer: Consumer, workdir: Path) -> dict[str, Any]:
@@ -160,31 +162,31 @@ def deploy_consumer(
 ) -> DeployResult:
     """Deploy the consumer pinned to `verifier` (and `registry`), recorded for this chain."""
     artifact = compiled_consumer(consumer, circuit.workdir)
-    deployed = deploy(
-        chain, artifact, *consumer.constructor_args(circuit, verifier, registry or NO_REGISTRY, chain.address)
-    )
+    args = consumer.constructor_args(circuit, verifier, registry or NO_REGISTRY, chain.address)
+    deployed = deploy(chain, artifact, *args)
     record_contract(
         chain,
         circuit.workdir,
-        consumer_key(consumer.name),
+        consumer_key(circuit.name),
         deployed,
+        consumer=consumer.name,
         contract=consumer.contract,
-        circuit=circuit.name,
         verifier=verifier,
         registry=registry,
     )
     return deployed
 
 
-def consumer_contract(chain: Chain, consumer: Consumer, workdir: Path, address: str | None = None) -> Contract:
-    """The deployed consumer: the given address, else the one recorded for this chain."""
-    artifact = load_artifact(workdir / "out" / f"{consumer.contract}.json", f"prover deploy {consumer.name}")
+def consumer_contract(chain: Chain, consumer: Consumer, circuit: Circuit, address: str | None = None) -> Contract:
+    """The deployed consumer: the given address, else the one recorded for this circuit and
+    consumer on this chain (while its code is still the code deployed)."""
+    artifact = load_artifact(circuit.workdir / "out" / f"{consumer.contract}.json", f"prover deploy {circuit.name}")
     if address is None:
-        entry = trusted(chain, workdir, consumer_key(consumer.name))
+        entry = trusted(chain, circuit.workdir, consumer_key(circuit.name), consumer=consumer.name)
         if entry is None:
             raise ChainError(
-                f"no {consumer.contract} recorded for chain {chain.chain_id}",
-                hint=f"run `prover deploy {consumer.name} --rpc-url ...` first",
+                f"no {consumer.contract} recorded for {circuit.name!r} on chain {chain.chain_id}",
+                hint=f"run `prover deploy {circuit.name} --rpc-url ...` first",
             )
         address = str(entry["address"])
     elif not has_code(chain, address):
@@ -249,7 +251,7 @@ def submit(
     request, result = prove_request(chain, consumer, circuit, contract, proof_out, request_file)
     proof = result.proof
     verifier = str(call(chain, contract, "verifier", block=request.block))
-    gas = verify_gas(chain, verifier, proof, request.block)
+    gas = estimate_verify_gas(chain, verifier, proof, request.block)
     function, args = consumer.submit_call(request, proof)
     receipt = transact(chain, contract, function, *args)
     return Submission(
@@ -263,8 +265,3 @@ def submit(
         outputs=result.outputs,
         details=consumer.outcome(chain, contract, circuit, request, proof, receipt),
     )
-
-
-def signed_outputs(proof: Proof, count: int) -> list[int]:
-    """The last `count` instances (a circuit's outputs) as signed integers."""
-    return [to_signed(value) for value in proof.instances[-count:]]

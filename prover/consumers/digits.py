@@ -50,11 +50,13 @@ def read_pixels(path: Path) -> list[int]:
         document = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         document = None
-    if isinstance(document, dict) and "pixels" in document:
-        values = np.asarray(document["pixels"], dtype=np.float64).ravel()
-    else:
-        raw = read_input_file(path)
-        values = np.asarray(raw[0], dtype=np.float64) * PIXEL_MAX
+    try:
+        if isinstance(document, dict) and "pixels" in document:
+            values = np.asarray(document["pixels"], dtype=np.float64).ravel()
+        else:
+            values = np.asarray(read_input_file(path)[0], dtype=np.float64) * PIXEL_MAX
+    except (TypeError, ValueError):  # a string, a ragged list, a non-number
+        raise InputError(f"{path}: pixels must be a flat list of 64 numbers") from None
     if values.size != PIXELS:
         raise InputError(f"{path}: an image has {PIXELS} pixels, this has {values.size}")
     pixels = np.rint(values)
@@ -123,7 +125,7 @@ class DigitLabelsConsumer:
                 registry = open_registry(chain, workdir, deploy_if_missing=True)
                 register(chain, registry, circuit, verifier=verifier.address)
                 deployed = deploy_consumer(chain, self, circuit, verifier.address, registry.address)
-                book = consumer_contract(chain, self, workdir, deployed.address)
+                book = consumer_contract(chain, self, circuit, deployed.address)
                 outcome.detail = deployed.address
             for index in range(DEMO_IMAGES):
                 image = workdir / f"digits-image-{index}.json"

@@ -27,9 +27,6 @@ from prover.evm.toolchain import ToolchainError, contract_sources, node_modules,
 
 EVM_VERSION = "shanghai"
 OPTIMIZER_RUNS = 200
-#: solc's IR pipeline for our own contracts: off. It cuts a little gas but takes 5-8x the
-#: compile time (20-35 s for contracts/src here), which every first deploy would pay.
-PROJECT_VIA_IR = False
 EIP170_LIMIT = 24_576
 _SCRIPT = Path(__file__).with_name("solc_compile.cjs")
 _CACHE_FORMAT = 1
@@ -51,7 +48,6 @@ class CompiledContract:
     bytecode: str
     deployed_bytecode: str
     solc_version: str
-    via_ir: bool = False
 
     @property
     def runtime_size(self) -> int:
@@ -67,7 +63,6 @@ class CompiledContract:
                 "solc": self.solc_version,
                 "evmVersion": EVM_VERSION,
                 "optimizerRuns": OPTIMIZER_RUNS,
-                "viaIR": self.via_ir,
             },
         }
 
@@ -149,8 +144,8 @@ def _cached_reply(request_text: str) -> dict[str, Any]:
 
     The key covers the compiler package, the driver script and the request (every source
     passed and every setting); imports read from disk (OpenZeppelin) are re-hashed on each
-    reuse. Kept for the process and on disk (`_cache_dir`): the IR pipeline takes seconds
-    per contract, and the CLI compiles the project's contracts on every deploy.
+    reuse. Kept for the process and on disk (`_cache_dir`): a compile of contracts/src takes
+    seconds, and the CLI and the tests compile the project's contracts on every deploy.
     """
     key = _request_key(request_text)
     entry = _load_entry(key)
@@ -164,21 +159,20 @@ def _cached_reply(request_text: str) -> dict[str, Any]:
     return reply
 
 
-def compile_sources(sources: dict[str, str], *, via_ir: bool = False) -> dict[str, CompiledContract]:
+def compile_sources(sources: dict[str, str]) -> dict[str, CompiledContract]:
     """Compile {unit name: source text}; returns every contract with bytecode, by name.
 
     Imports not among `sources` resolve from node_modules/ and then the project root (unit
     names are paths relative to it), offline. Two deployable contracts with one name are
     refused: the result is keyed by name, and silently keeping one would deploy a surprise.
-    `via_ir` selects solc's IR pipeline. Replies are cached (see `_cached_reply`).
+    Replies are cached (see `_cached_reply`). The legacy pipeline throughout: solc's IR
+    pipeline would cut a little gas but take 5-8x the compile time (20-35 s here).
     """
     settings: dict[str, Any] = {
         "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
         "evmVersion": EVM_VERSION,
         "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
     }
-    if via_ir:
-        settings["viaIR"] = True
     request = {
         "language": "Solidity",
         "sources": {unit: {"content": text} for unit, text in sorted(sources.items())},
@@ -191,8 +185,6 @@ def compile_sources(sources: dict[str, str], *, via_ir: bool = False) -> dict[st
         first = errors[0].get("formattedMessage", errors[0].get("message", "")).strip().splitlines()[0]
         if "not found" in first and "import" in first.lower():
             raise CompileError(f"solc: {first}", hint="run `make setup` (npm ci) to install the pinned packages")
-        if "Stack too deep" in first and not via_ir:
-            raise CompileError(f"solc: {first}", hint="compile with via_ir=True, as project contracts are")
         raise CompileError(f"solc: {first}")
     compiled: dict[str, CompiledContract] = {}
     units: dict[str, str] = {}
@@ -213,14 +205,13 @@ def compile_sources(sources: dict[str, str], *, via_ir: bool = False) -> dict[st
                 bytecode="0x" + code,
                 deployed_bytecode="0x" + data["evm"]["deployedBytecode"]["object"],
                 solc_version=reply["version"],
-                via_ir=via_ir,
             )
     return compiled
 
 
-def compile_files(files: list[Path], root: Path, *, via_ir: bool = False) -> dict[str, CompiledContract]:
+def compile_files(files: list[Path], root: Path) -> dict[str, CompiledContract]:
     """Compile files given relative to `root`, so unit names are stable paths."""
-    return compile_sources({str(f.relative_to(root)): f.read_text() for f in files}, via_ir=via_ir)
+    return compile_sources({str(f.relative_to(root)): f.read_text() for f in files})
 
 
 def write_artifact(contract: CompiledContract, target: Path) -> Path:
@@ -256,10 +247,9 @@ def compile_project_contracts(out_dir: Path, include_tests: bool = False) -> dic
     Unit names are paths relative to the project root, so relative imports between project
     files and package imports (OpenZeppelin, from node_modules/) both resolve. The test
     contracts are left out by default: the CLI never deploys a harness or a mock verifier.
-    Compiled through the IR pipeline (`PROJECT_VIA_IR`); solc's reply is reused while the
-    sources and imports are unchanged (see `_cached_reply`).
+    solc's reply is reused while the sources and imports are unchanged (see `_cached_reply`).
     """
-    compiled = compile_files(project_contract_files(include_tests), project_root(), via_ir=PROJECT_VIA_IR)
+    compiled = compile_files(project_contract_files(include_tests), project_root())
     for contract in compiled.values():
         write_artifact(contract, out_dir / f"{contract.name}.json")
     return compiled

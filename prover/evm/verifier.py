@@ -6,7 +6,7 @@ runs with every proxy variable pointing at a closed local port, so that lookup f
 this machine without a packet leaving it, and the compile is done by our pinned solc.
 
 One render-and-compile (`compile_verifier`) serves the stored artifact (`build_verifier`),
-gas measurements (`verifier_gas`) and audits (`verifier_code_hash`). A deployed verifier is
+gas measurements (`measure_verifier_gas`) and audits (`verifier_code_hash`). A deployed verifier is
 recorded per chain with the vk it verifies; `ensure_verifier` reuses that record while
 the code at its address is still ours, and deploys otherwise.
 """
@@ -30,7 +30,15 @@ from prover.artifacts import CircuitPaths, atomic_path, require_file
 from prover.errors import ChainError, CircuitError, TransactionReverted
 from prover.evm.client import Chain, call, contract_at, deploy, estimate_gas, transact
 from prover.evm.deployments import record_contract, trusted
-from prover.evm.solc import EIP170_LIMIT, CompiledContract, compile_sources, load_artifact, write_artifact
+from prover.evm.node import DEV_CHAIN_ID
+from prover.evm.solc import (
+    EIP170_LIMIT,
+    CompiledContract,
+    compile_project_contracts,
+    compile_sources,
+    load_artifact,
+    write_artifact,
+)
 from prover.proving.circuit import Circuit
 from prover.proving.proofs import Proof
 
@@ -215,6 +223,23 @@ def deploy_verifier(chain: Chain, circuit: Circuit, reusable: bool = False) -> V
     return VerifierDeployment(deployed.address, reusable, build.runtime_size, deployed.gas_used, digest)
 
 
+def deploy_mock_verifier(chain: Chain, circuit: Circuit) -> VerifierDeployment:
+    """contracts/test/MockVerifier.sol, which accepts any proof, in place of the circuit's
+    verifier: for trying a consumer's policy, and only on a local dev chain. Refused
+    anywhere else, whatever the caller asks: a consumer pinned to it would trust anything."""
+    if chain.chain_id != DEV_CHAIN_ID:
+        raise ChainError(
+            f"refusing to deploy the mock verifier to chain {chain.chain_id}: it accepts any proof",
+            hint=f"the mock is for a local dev chain (chain id {DEV_CHAIN_ID}) only",
+        )
+    artifact = compile_project_contracts(circuit.workdir / "out", include_tests=True)["MockVerifier"].artifact()
+    deployed = deploy(chain, artifact, True)
+    record_contract(chain, circuit.workdir, verifier_key(circuit.name) + ".mock", deployed)
+    return VerifierDeployment(
+        deployed.address, False, len(bytes.fromhex(artifact["deployedBytecode"][2:])), deployed.gas_used
+    )
+
+
 def deployed_verifier(chain: Chain, circuit: Circuit, reusable: bool = False) -> VerifierDeployment | None:
     """The recorded verifier for this circuit's current vk on this chain, if its code is still ours."""
     entry = trusted(
@@ -253,8 +278,7 @@ def verify_onchain(
         valid = bool(call(chain, verifier, "verifyProof", *args))
     except TransactionReverted:
         return OnchainVerification(False, None)
-    gas = estimate_gas(chain, verifier, "verifyProof", *args) if valid else None
-    return OnchainVerification(valid, gas)
+    return OnchainVerification(valid, estimate_verify_gas(chain, address, parsed) if valid else None)
 
 
 def _verify_reusable(chain: Chain, verifier: Any, args: tuple[Any, ...]) -> OnchainVerification:
@@ -273,7 +297,9 @@ def _verify_reusable(chain: Chain, verifier: Any, args: tuple[Any, ...]) -> Onch
     return OnchainVerification(True, int(chain.w3.eth.estimate_gas(tx)))  # type: ignore[arg-type]
 
 
-def verify_gas(chain: Chain, verifier_address: str, proof: Proof, block: BlockIdentifier = "latest") -> int | None:
+def estimate_verify_gas(
+    chain: Chain, verifier_address: str, proof: Proof, block: BlockIdentifier = "latest"
+) -> int | None:
     """`verifyProof`'s gas for this proof, estimated once (a consumer's figure); None when
     the verifier refuses it (the consumer's own call then says why, by name)."""
     verifier = chain.w3.eth.contract(address=Web3.to_checksum_address(verifier_address), abi=_VERIFY_PROOF_ABI)
@@ -284,7 +310,7 @@ def verify_gas(chain: Chain, verifier_address: str, proof: Proof, block: BlockId
         return None
 
 
-def verifier_gas(chain: Chain, paths: CircuitPaths, srs: Path, proof: Proof) -> GasCost:
+def measure_verifier_gas(chain: Chain, paths: CircuitPaths, srs: Path, proof: Proof) -> GasCost:
     """Render, compile and deploy a fresh verifier; estimate verifyProof on `proof`
     (measurements: the tuner's finalists, `compare`, `bench`)."""
     compiled = compile_verifier(paths, srs)

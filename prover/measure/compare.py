@@ -26,7 +26,7 @@ from prover.datasets import Dataset, check_range, load_dataset, sample, sample_c
 from prover.errors import CircuitError, InputRangeError, SettingsError
 from prover.evm.client import Chain, measurement_chain
 from prover.evm.solc import EVM_VERSION, OPTIMIZER_RUNS
-from prover.evm.verifier import verifier_gas
+from prover.evm.verifier import measure_verifier_gas
 from prover.measure.child import prove_in_child
 from prover.measure.variants import DEFAULT_VARIANTS, PlannedRow, plan_rows
 from prover.pipeline.builds import build_model
@@ -236,10 +236,10 @@ class Comparison(contextlib.AbstractContextManager["Comparison"]):
         assert fidelity is not None
         proof_file = row.folder / "proof.json"
         with timed_stage(self.reporter, "verify", f"{circuit.name} off-chain and on anvil"):
-            if not circuit.verify(proof_file).valid:
-                raise CircuitError(f"a proof of {circuit.name} does not verify off-chain")
             proof = circuit.read_proof(proof_file)
-            gas = verifier_gas(self.chain(), circuit.paths, circuit.srs_path(), proof)
+            if not circuit.verify(proof).valid:
+                raise CircuitError(f"a proof of {circuit.name} does not verify off-chain")
+            gas = measure_verifier_gas(self.chain(), circuit.paths, circuit.srs_path(), proof)
         config = manifest.config
         prove_runs = [run["prove_s"] for run in row.prove_runs]
         return CompareRow(

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from models import REFERENCE_MODELS
-from prover.artifacts import Manifest, circuit_paths, load_manifest
+from prover.artifacts import circuit_paths, readable_manifest
 from prover.config import MAX_BATCH, CircuitConfig, checked_config
-from prover.errors import ProverError, SettingsError, UnknownModelError
+from prover.errors import SettingsError, UnknownModelError
 
 #: what `prover compare` runs without --variants: every axis, one step each
 DEFAULT_VARIANTS = ("tuned", "ezkl-default", "hashed-params", "hashed-inputs", "batch-4")
@@ -94,19 +94,11 @@ def plan_rows(models: list[str], variants: list[str], workdir: Path) -> list[Pla
     return plans
 
 
-def recorded_manifest(workdir: Path, name: str) -> Manifest | None:
-    """The manifest of circuit `name` if one is readable (an unreadable one is rebuilt)."""
-    try:
-        return load_manifest(circuit_paths(workdir, name), required=False)
-    except ProverError:
-        return None
-
-
 def base_config(model: str, workdir: Path) -> CircuitConfig:
     """A reference model's own config, or the config a user's circuit was built with."""
     if model in REFERENCE_MODELS:
         return REFERENCE_MODELS[model].circuit
-    manifest = recorded_manifest(workdir, model)
+    manifest = readable_manifest(circuit_paths(workdir, model))
     if manifest is None or manifest.source != "onnx":
         raise UnknownModelError(
             f"unknown model {model!r}: neither a reference model ({', '.join(sorted(REFERENCE_MODELS))}) "
@@ -123,7 +115,7 @@ def _circuit_name(model: str, variant: Variant, config: CircuitConfig, base: Cir
     options (say `--input-scale 9`) is left alone rather than overwritten.
     """
     if variant.batch == 1 and config == base:
-        existing = recorded_manifest(workdir, model)
+        existing = readable_manifest(circuit_paths(workdir, model))
         if existing is None or (existing.config == config and existing.batch == 1):
             return model
     return variant_circuit_name(model, variant.label)

@@ -30,6 +30,7 @@ from prover.artifacts import (
     atomic_path,
     circuit_paths,
     load_manifest,
+    readable_manifest,
     save_manifest,
     sha256_file,
     sha256_json,
@@ -99,10 +100,7 @@ def _fresh_manifest(paths: CircuitPaths, source: str, config: CircuitConfig) -> 
 
     A manifest this version cannot read (older schema, damaged) just means no cache.
     """
-    try:
-        old = load_manifest(paths, required=False)
-    except ProverError:
-        old = None
+    old = readable_manifest(paths)
     if old is not None and old.source == source:
         return old.model_copy(update={"config": config, "ezkl_version": ezkl_api.EZKL_VERSION})
     return Manifest(name=paths.name, source=source, ezkl_version=ezkl_api.EZKL_VERSION, config=config)
@@ -283,6 +281,7 @@ def build_model(
     reporter: Reporter | None = None,
     circuit_name: str | None = None,
     batch: int = 1,
+    srs: Path | None = None,
 ) -> Manifest:
     """A reference model by name, or a circuit already built from a user's ONNX, rebuilt
     with `overrides` on top of its recorded config (in place, or as `circuit_name`).
@@ -291,7 +290,7 @@ def build_model(
     """
     if name in REFERENCE_MODELS:
         return build_reference(
-            name, workdir, overrides=overrides, reporter=reporter, circuit_name=circuit_name, batch=batch
+            name, workdir, overrides=overrides, srs=srs, reporter=reporter, circuit_name=circuit_name, batch=batch
         )
     paths = circuit_paths(workdir, name)
     manifest = load_manifest(paths, required=False)
@@ -308,7 +307,7 @@ def build_model(
     heldout = paths.heldout if "heldout" in manifest.files else None
     user = UserModel(paths.onnx, paths.calibration, heldout)
     config = checked_config(manifest.config, overrides or {})
-    return build_onnx(circuit_name or name, workdir, user, config, reporter=reporter)
+    return build_onnx(circuit_name or name, workdir, user, config, srs=srs, reporter=reporter)
 
 
 def build(
@@ -337,8 +336,6 @@ def build(
         manifest = build_onnx(
             name, workdir, UserModel(Path(onnx), Path(data), holdout), config, srs=srs, reporter=reporter
         )
-    elif name in REFERENCE_MODELS:
-        manifest = build_reference(name, workdir, overrides=overrides, srs=srs, reporter=reporter, batch=batch)
     else:
-        manifest = build_model(name, workdir, overrides=overrides, reporter=reporter, batch=batch)
+        manifest = build_model(name, workdir, overrides=overrides, srs=srs, reporter=reporter, batch=batch)
     return open_circuit(manifest.name, workdir)

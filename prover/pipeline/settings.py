@@ -1,7 +1,7 @@
 """Settings stage: explicit visibilities, then one of three ways to pick scales and layout.
 
-"tuned" (default) runs the tuner (prover/tuner.py); "manual" sizes exactly the layout in
-the config (prover/sizing.py); "ezkl-default" is plain gen_settings plus ezkl's
+"tuned" (default) runs the tuner (tuner.py); "manual" sizes exactly the layout in
+the config (sizing.py); "ezkl-default" is plain gen_settings plus ezkl's
 'resources' calibration, kept as the baseline the tuner is benchmarked against.
 Whatever the strategy, only the final settings.json lands in the circuit folder.
 """

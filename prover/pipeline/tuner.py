@@ -34,7 +34,7 @@ from prover.config import CircuitConfig, Layout
 from prover.datasets import Dataset, sample
 from prover.errors import CircuitError, SettingsError
 from prover.evm.client import Chain, measurement_chain
-from prover.evm.verifier import verifier_gas
+from prover.evm.verifier import measure_verifier_gas
 from prover.pipeline.cost import proving_cost
 from prover.pipeline.export import run_onnx
 from prover.pipeline.fidelity import DecisionFn, circuit_outputs
@@ -278,7 +278,7 @@ def measure_finalists(search: _Search, finalists: list[Layout], reporter: Report
                     continue
                 srs = Path(dev_srs(sized.logrows).path)
                 cost = proving_cost(paths, srs, first, _output_scales(paths), PROOF_RUNS)
-                gas_cost = verifier_gas(chain, paths, srs, cost.proof) if chain is not None else None
+                gas_cost = measure_verifier_gas(chain, paths, srs, cost.proof) if chain is not None else None
                 gas = gas_cost.verify_gas if gas_cost is not None else None
                 oversize = gas_cost is not None and not gas_cost.fits_eip170 and search.config.onchain
                 status = f"verifier {gas_cost.runtime_bytes:,} bytes > EIP-170" if oversize and gas_cost else "measured"

@@ -112,13 +112,13 @@ class Circuit:
     def read_proof(self, path: Path) -> Proof:
         return read_proof(path, self.paths.settings, self.name)
 
-    def verify(self, proof_file: Path) -> VerifyResult:
+    def verify(self, proof: Path | Proof) -> VerifyResult:
         """valid False for a well-formed proof that does not verify; ProofFormatError if it
-        is not a proof for this circuit at all."""
+        is not a proof for this circuit at all. A `Proof` already parsed is not read again."""
         self.check_version()
         require_file(self.paths.vk, self.made_by)
-        self.read_proof(proof_file)
-        return verify_proof(Path(proof_file), self.paths.settings, self.paths.vk, self.srs_path(), self.paths.log)
+        parsed = proof if isinstance(proof, Proof) else self.read_proof(proof)
+        return verify_proof(parsed.path, self.paths.settings, self.paths.vk, self.srs_path(), self.paths.log)
 
     def summary(self) -> dict[str, Any]:
         """What `prover inspect --json` prints: settings, sizes, scales, fidelity."""

@@ -8,7 +8,7 @@ linear in the size of that key material (pk + SRS + compiled circuit).
 Calibration (ezkl 23.0.5, peak RSS of a child measured with os.wait4, worker imports
 measured with /proc/self/status):
 
-- idle worker (python + prover.batch: ezkl, numpy, pydantic): 51 MB
+- idle worker (python + the proving package: ezkl, numpy, pydantic): 51 MB
 - fee    (key material 6.17 MB: pk 5.90, SRS k=11 0.26):  working set 21.3 MB with 1
   rayon thread, 24.8 MB with 2
 - digits (key material 35.7 MB: pk 34.6, SRS k=13 1.05): working set 87.5 MB with 1

@@ -42,14 +42,15 @@ class ProcessPoolBackend:
     def prove_many(self, circuit: Circuit, tasks: Sequence[ProofTask]) -> Iterator[ProofOutcome]:
         files = circuit.proving_files()
         stage_root = Path(tempfile.mkdtemp(prefix="prover-batch-", dir=_stage_parent(self.plan)))
-        executor = ProcessPoolExecutor(
-            self.plan.workers,
-            get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(stage_root, files, self.plan.threads),
-        )
+        executor: ProcessPoolExecutor | None = None
         done = 0
         try:
+            executor = ProcessPoolExecutor(
+                self.plan.workers,
+                get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(stage_root, files, self.plan.threads),
+            )
             with _lean_spawn():  # workers are spawned by the first `workers` submits
                 futures = [executor.submit(_prove_one, task) for task in tasks]
             for future in as_completed(futures):
@@ -63,7 +64,8 @@ class ProcessPoolBackend:
                 hint="retry with fewer --workers or a lower --memory-limit; check free space in /dev/shm",
             ) from None
         finally:
-            executor.shutdown(wait=True, cancel_futures=True)
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
             shutil.rmtree(stage_root, ignore_errors=True)
 
 
@@ -108,7 +110,7 @@ def _init_worker(stage_root: Path, files: ProvingFiles, threads: int) -> None:
         target = directory / source.name
         shutil.copyfile(source, target)
         staged.append(target)
-    _FILES = ProvingFiles(staged[0], staged[1], staged[2], files.log, files.output_scales)
+    _FILES = ProvingFiles(staged[0], staged[1], staged[2], files.log, files.output_scales, scratch=directory)
 
 
 def _prove_one(task: ProofTask) -> ProofOutcome:

@@ -36,6 +36,9 @@ class ProvingFiles:
     srs: Path
     log: Path
     output_scales: list[int]
+    #: where a proof's input and witness are written while it is made: beside the proof by
+    #: default; a pool worker's own staging folder in RAM
+    scratch: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ def prove_sample(files: ProvingFiles, sample: Dataset, proof_out: Path, *, keep_
     """
     proof_out = Path(proof_out).resolve()
     proof_out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=proof_out.parent, prefix=".prove-") as scratch:
+    with tempfile.TemporaryDirectory(dir=files.scratch or proof_out.parent, prefix=".prove-") as scratch:
         witness_path = Path(scratch) / "witness.json"
         witness = witness_for_sample(files.compiled, sample, witness_path, files.log)
         start = time.perf_counter()

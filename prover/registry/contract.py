@@ -65,9 +65,16 @@ def remember_registry(chain: Chain, workdir: Path, registry: Any) -> None:
         )
 
 
+def model_record(chain: Chain, workdir: Path, name: str) -> dict[str, Any] | None:
+    """What this workdir recorded about circuit `name`'s model on this chain: the registry,
+    the model id, and the versions it added; None before its first `register` or `accept`."""
+    entry = load_deployments(workdir, chain.chain_id).get(model_key(name))
+    return dict(entry) if entry else None
+
+
 def registry_of(chain: Chain, workdir: Path, name: str) -> str | None:
     """The registry this workdir registered circuit `name` in on this chain, if any."""
-    entry = load_deployments(workdir, chain.chain_id).get(model_key(name))
+    entry = model_record(chain, workdir, name)
     return str(entry["registry"]) if entry else None
 
 
@@ -110,7 +117,7 @@ def find_model(
     """`model_id` as given (a third party acting on someone else's registration), else the
     one this workdir registered NAME as; `version`, else the model's latest on chain."""
     if model_id is None:
-        entry = load_deployments(workdir, chain.chain_id).get(model_key(name))
+        entry = model_record(chain, workdir, name)
         if entry is None or entry.get("registry") != registry.address:
             raise ProverError(
                 f"{name!r} is not registered in registry {registry.address} on chain "

@@ -19,12 +19,12 @@ from prover.artifacts import sha256_file
 from prover.datasets import load_dataset, sample
 from prover.errors import ChainError
 from prover.evm.client import Chain, transact
-from prover.evm.deployments import code_hash, load_deployments, record_deployment
+from prover.evm.deployments import code_hash, record_deployment
 from prover.evm.verifier import ensure_verifier, verifier_code_hash
 from prover.proving.circuit import Circuit
 from prover.proving.field import felt_from_hex
 from prover.proving.prove import witness_for_dataset
-from prover.registry.contract import latest_version, model_key, version_record
+from prover.registry.contract import latest_version, model_key, model_record, version_record
 
 ZERO32 = b"\x00" * 32
 
@@ -136,7 +136,7 @@ def register(
     """
     workdir, name = circuit.workdir, circuit.name
     verifier = verifier or ensure_verifier(chain, circuit).address
-    entry = load_deployments(workdir, chain.chain_id).get(model_key(name))
+    entry = model_record(chain, workdir, name)
     create_gas = None
     if entry is None or entry.get("registry") != registry.address:
         receipt = transact(chain, registry, "createModel", name)

@@ -52,7 +52,7 @@ def run_demo(
         with timed_stage(reporter, "deploy", "pool, pinned to the verifier and the registry") as outcome:
             pool_deploy = deploy_consumer(chain, consumer, circuit, verifier.address, registry.address)
             outcome.detail = pool_deploy.address
-        pool = consumer_contract(chain, consumer, workdir, pool_deploy.address)
+        pool = consumer_contract(chain, consumer, circuit, pool_deploy.address)
         last_price = START_PRICE
         for offset, regime in enumerate(("calm", "volatile")):
             with timed_stage(reporter, regime, f"{PRICES_PER_REGIME} swaps, prove, updateFee") as outcome:
