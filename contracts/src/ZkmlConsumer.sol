@@ -154,15 +154,25 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
     /// `call` with `msg.data`) could make it check one proof while hashing another. Only a
     /// successful call whose first returned word is exactly 1 accepts: a revert, a `false`
     /// and malformed or short return data are all rejections (a `try ... returns (bool)`
-    /// would revert, unnamed, on return data it cannot decode). A consumer of ezkl's
-    /// reusable verifier overrides this to pass its VKA, the same way.
+    /// would revert, unnamed, on return data it cannot decode). The call itself is made in
+    /// assembly only to send the encoded bytes as they are: `address.call(data)` copies
+    /// them once more (6k gas for a fee proof) and `returns (bytes memory)` copies the
+    /// answer. A consumer of ezkl's reusable verifier overrides this to pass its VKA.
     /// @param proof The proof bytes.
     /// @param instances The public instances, in circuit order.
-    /// @return True only if the verifier accepted the proof.
-    function _verifierAccepts(bytes calldata proof, uint256[] calldata instances) internal virtual returns (bool) {
-        (bool ok, bytes memory returned) =
-            address(verifier).call(abi.encodeCall(IHalo2Verifier.verifyProof, (proof, instances)));
-        return ok && returned.length >= 32 && abi.decode(returned, (uint256)) == 1;
+    /// @return accepted True only if the verifier accepted the proof.
+    function _verifierAccepts(bytes calldata proof, uint256[] calldata instances)
+        internal
+        virtual
+        returns (bool accepted)
+    {
+        bytes memory data = abi.encodeCall(IHalo2Verifier.verifyProof, (proof, instances));
+        address target = address(verifier);
+        assembly ("memory-safe") {
+            // the answer's first word lands in scratch space; fewer than 32 bytes is no answer
+            let ok := call(gas(), target, 0, add(data, 32), mload(data), 0, 32)
+            accepted := and(and(ok, iszero(lt(returndatasize(), 32))), eq(mload(0), 1))
+        }
     }
 
     // --- the one entry point ---------------------------------------------------------------
