@@ -42,9 +42,10 @@ lint: setup
 test: lint
 	$(BIN)/python -m pytest
 
-# The edit loop: no notebooks, no slow builds, builds cached between runs.
+# The edit loop: no notebooks, no slow builds, builds cached between runs, two workers
+# (one test file each at a time, so a module's set-up is made once).
 test-fast: setup
-	PROVER_TEST_CACHE=$(TEST_CACHE) $(BIN)/python -m pytest -m "not slow and not notebook" -x -q
+	PROVER_TEST_CACHE=$(TEST_CACHE) $(BIN)/python -m pytest -m "not slow and not notebook" -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(DEMO_DIR) out .pytest_cache .cache
