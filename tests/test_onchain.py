@@ -322,3 +322,13 @@ def test_cli_demo_runs_the_whole_story(built: Path, tmp_path: Path) -> None:
     assert updates[1]["epoch"] > updates[0]["epoch"]
     assert updates[1]["volatility"] > updates[0]["volatility"]
     assert updates[1]["new_fee_bps"] > updates[0]["new_fee_bps"], "volatile prices should raise the fee"
+
+    # a second run in the same workdir (a fresh embedded chain, the old records still on
+    # disk: same addresses, same model id) must work as well, with the same story
+    again = run_cli("demo", "--json", "--workdir", demo)
+    assert again.code == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert (second["model_id"], second["version"], second["registry"]) == (1, 1, document["registry"])
+    assert [(u["old_fee_bps"], u["new_fee_bps"]) for u in second["updates"]] == [
+        (u["old_fee_bps"], u["new_fee_bps"]) for u in updates
+    ]

@@ -72,10 +72,20 @@ def model_record(chain: Chain, workdir: Path, name: str) -> dict[str, Any] | Non
     return dict(entry) if entry else None
 
 
-def registry_of(chain: Chain, workdir: Path, name: str) -> str | None:
-    """The registry this workdir registered circuit `name` in on this chain, if any."""
+def live_model_record(chain: Chain, registry: Any, workdir: Path, name: str) -> dict[str, Any] | None:
+    """The model record of circuit `name` in `registry`, if that registry still knows the
+    model. A restarted dev chain hands out the same addresses and model ids again, so a
+    record of a model that is gone (a second `prover demo`) must not be trusted."""
     entry = model_record(chain, workdir, name)
-    return str(entry["registry"]) if entry else None
+    if entry is None or entry.get("registry") != registry.address:
+        return None
+    return entry if int(call(chain, registry, "modelCount")) >= int(entry["model_id"]) else None
+
+
+def registry_of(chain: Chain, workdir: Path, name: str) -> str | None:
+    """The registry this workdir registered circuit `name` in on this chain, if it is still there."""
+    entry = model_record(chain, workdir, name)
+    return str(entry["registry"]) if entry and has_code(chain, str(entry["registry"])) else None
 
 
 def version_record(
@@ -117,8 +127,8 @@ def find_model(
     """`model_id` as given (a third party acting on someone else's registration), else the
     one this workdir registered NAME as; `version`, else the model's latest on chain."""
     if model_id is None:
-        entry = model_record(chain, workdir, name)
-        if entry is None or entry.get("registry") != registry.address:
+        entry = live_model_record(chain, registry, workdir, name)
+        if entry is None:
             raise ProverError(
                 f"{name!r} is not registered in registry {registry.address} on chain "
                 f"{chain.chain_id} from this workdir",

@@ -24,7 +24,7 @@ from prover.evm.verifier import ensure_verifier, verifier_code_hash
 from prover.proving.circuit import Circuit
 from prover.proving.field import felt_from_hex
 from prover.proving.prove import witness_for_dataset
-from prover.registry.contract import latest_version, model_key, model_record, version_record
+from prover.registry.contract import latest_version, live_model_record, model_key, version_record
 
 ZERO32 = b"\x00" * 32
 
@@ -136,9 +136,9 @@ def register(
     """
     workdir, name = circuit.workdir, circuit.name
     verifier = verifier or ensure_verifier(chain, circuit).address
-    entry = model_record(chain, workdir, name)
+    entry = live_model_record(chain, registry, workdir, name)
     create_gas = None
-    if entry is None or entry.get("registry") != registry.address:
+    if entry is None:
         receipt = transact(chain, registry, "createModel", name)
         entry = {
             "registry": registry.address,
