@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from prover.errors import InputError, InputRangeError, InputShapeError, NonFiniteInputError
+from prover.errors import InputError, InputRangeError, InputShapeError, InputTypeError, NonFiniteInputError
 
 Dataset = list[np.ndarray]
 RANGE_SLACK = 1e-9
@@ -100,18 +101,43 @@ def check_finite(dataset: Dataset, source: str) -> None:
             raise NonFiniteInputError(f"{source}: input {index} value #{int(bad[0])} is {array.ravel()[bad[0]]}")
 
 
-def calibrated_range(dataset: Dataset, safety_margin: int) -> list[tuple[float, float]]:
+def calibrated_range(dataset: Dataset, safety_margin: int, kinds: Sequence[str] = ()) -> list[tuple[float, float]]:
     """Per-input range that proving accepts: what calibration saw, widened by its margin.
 
     ezkl sizes lookup tables for `safety_margin` times the calibrated magnitudes, so the
-    span seen in calibration is widened by (margin - 1) / 2 of itself on each side.
+    span seen in calibration is widened by (margin - 1) / 2 of itself on each side. An
+    integer or boolean input (`kinds`, numpy type names; empty: all float) is not widened:
+    such inputs are usually indices or categories, where an unseen value is not "nearby".
     """
     ranges = []
-    for array in dataset:
+    for index, array in enumerate(dataset):
         low, high = float(np.min(array)), float(np.max(array))
-        widen = (safety_margin - 1) / 2 * max(high - low, 1e-6)
-        ranges.append((low - widen, high + widen))
+        if is_float_kind(kinds[index] if index < len(kinds) else "float32"):
+            widen = (safety_margin - 1) / 2 * max(high - low, 1e-6)
+            low, high = low - widen, high + widen
+        ranges.append((low, high))
     return ranges
+
+
+def is_float_kind(kind: str) -> bool:
+    return kind.startswith("float")
+
+
+def check_kinds(dataset: Dataset, kinds: Sequence[str], source: str, names: Sequence[str] = ()) -> None:
+    """Integer inputs hold whole numbers within their type, boolean inputs 0 or 1."""
+    for index, (array, kind) in enumerate(zip(dataset, kinds, strict=False)):
+        if is_float_kind(kind):
+            continue
+        flat = array.ravel()
+        label = f"input {names[index]!r}" if index < len(names) else f"input {index}"
+        low, high = (0, 1) if kind == "bool" else (np.iinfo(kind).min, np.iinfo(kind).max)
+        bad = np.flatnonzero((flat != np.rint(flat)) | (flat < low) | (flat > high))
+        if bad.size:
+            position = int(bad[0])
+            allowed = "0 or 1" if kind == "bool" else f"a whole number in [{low}, {high}]"
+            raise InputTypeError(
+                f"{source}: {label} is {kind} but value #{position} = {flat[position]:g} is not {allowed}"
+            )
 
 
 def check_range(dataset: Dataset, allowed: list[tuple[float, float]], source: str) -> None:

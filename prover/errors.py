@@ -45,6 +45,12 @@ class InputRangeError(InputError):
     default_hint = "rebuild with calibration data (--data) that covers this input"
 
 
+class InputTypeError(InputError):
+    """A value an integer or boolean input cannot take (a fraction, or outside its type)."""
+
+    default_hint = "integer inputs take whole numbers, boolean inputs 0 or 1"
+
+
 class MissingArtifactError(ProverError):
     """A file a command needs has not been built yet."""
 

@@ -15,7 +15,7 @@ import inspect
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -109,18 +109,21 @@ async def _invoke(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return result
 
 
-def _visibilities(config: CircuitConfig) -> ezkl.PyRunArgs:
+def _visibilities(config: CircuitConfig, symbols: Sequence[str]) -> ezkl.PyRunArgs:
+    """Run args every circuit shares: visibilities, check mode, and each symbolic dimension
+    of the graph (a dynamic batch axis) fixed to 1, which ezkl cannot guess for itself."""
     args = ezkl.PyRunArgs()
     args.input_visibility = config.input_visibility
     args.output_visibility = config.output_visibility
     args.param_visibility = config.param_visibility
     args.check_mode = config.check_mode
+    args.variables = [(symbol, 1) for symbol in dict.fromkeys([*symbols, "batch_size"])]
     return args
 
 
-def run_args(config: CircuitConfig, layout: Layout) -> ezkl.PyRunArgs:
+def run_args(config: CircuitConfig, layout: Layout, symbols: Sequence[str] = ()) -> ezkl.PyRunArgs:
     """Every run-arg set from our config and layout; nothing left to ezkl's defaults."""
-    args = _visibilities(config)
+    args = _visibilities(config, symbols)
     args.input_scale = layout.input_scale
     args.param_scale = layout.param_scale
     args.scale_rebase_multiplier = layout.scale_rebase_multiplier
@@ -132,13 +135,15 @@ def run_args(config: CircuitConfig, layout: Layout) -> ezkl.PyRunArgs:
     return args
 
 
-def gen_settings(onnx: Path, out: Path, config: CircuitConfig, layout: Layout, log: Path) -> None:
-    call("gen_settings", log, ezkl.gen_settings, str(onnx), str(out), py_run_args=run_args(config, layout))
+def gen_settings(
+    onnx: Path, out: Path, config: CircuitConfig, layout: Layout, log: Path, symbols: Sequence[str] = ()
+) -> None:
+    call("gen_settings", log, ezkl.gen_settings, str(onnx), str(out), py_run_args=run_args(config, layout, symbols))
 
 
-def gen_default_settings(onnx: Path, out: Path, config: CircuitConfig, log: Path) -> None:
+def gen_default_settings(onnx: Path, out: Path, config: CircuitConfig, log: Path, symbols: Sequence[str] = ()) -> None:
     """ezkl's own defaults for everything but the visibilities (the benchmark's baseline)."""
-    call("gen_settings", log, ezkl.gen_settings, str(onnx), str(out), py_run_args=_visibilities(config))
+    call("gen_settings", log, ezkl.gen_settings, str(onnx), str(out), py_run_args=_visibilities(config, symbols))
 
 
 def calibrate_default(data: Path, onnx: Path, settings: Path, log: Path) -> None:

@@ -22,7 +22,7 @@ from prover.artifacts import (
     require_file,
     sha256_file,
 )
-from prover.datasets import Dataset, check_finite, check_range, load_single_input
+from prover.datasets import Dataset, check_finite, check_kinds, check_range, load_single_input
 from prover.errors import ProverError, SrsError, VersionMismatchError
 from prover.proving.proofs import Proof, read_proof
 from prover.proving.prove import ProofResult, ProvingFiles, VerifyResult, prove_sample, verify_proof
@@ -90,8 +90,9 @@ class Circuit:
         )
 
     def check_sample(self, sample: Dataset, source: str) -> Dataset:
-        """Finite and inside the range the circuit accepts, or a one-line InputError."""
+        """Finite, of the input's type and inside the range the circuit accepts, or a one-line InputError."""
         check_finite(sample, source)
+        check_kinds(sample, self.info.input_types, source, self.info.input_names)
         check_range(sample, self.info.input_range, source)
         return sample
 
