@@ -23,16 +23,17 @@ from pydantic import BaseModel, Field, ValidationError
 from prover.config import CircuitConfig, Layout
 from prover.errors import MissingArtifactError, ProverError
 
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-MANIFEST_SCHEMA = 2
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]{0,39}$")
+MANIFEST_SCHEMA = 3
 
 
 def validate_name(name: str) -> str:
-    """Circuit names end up in file and Solidity contract names, so keep them plain."""
+    """Circuit names end up in folder names and on-chain model names, so keep them plain
+    (a leading digit is fine: ezkl's own examples are named like `1l_relu`)."""
     if not NAME_PATTERN.match(name):
         raise ProverError(
             f"invalid circuit name {name!r}",
-            hint="use lowercase letters, digits and '_', starting with a letter (max 40)",
+            hint="use lowercase letters, digits and '_', not starting with '_' (max 40)",
         )
     return name
 
@@ -185,6 +186,15 @@ class SrsRecord(BaseModel):
     )
 
 
+class OutputFidelity(BaseModel):
+    """One output tensor: how large it gets, the error it is allowed, the error it has."""
+
+    name: str
+    magnitude: float = Field(description="max |float output| over calibration and held-out data")
+    bound: float | None = Field(default=None, description="max |circuit - float| allowed (None: unbounded)")
+    max_abs_error: float | None = None
+
+
 class FidelityReport(BaseModel):
     """The circuit's quantized outputs against the float model, from witnesses only."""
 
@@ -193,18 +203,22 @@ class FidelityReport(BaseModel):
     max_abs_error: float
     mean_abs_error: float
     decision: str | None = None
-    agreement: float | None = Field(default=None, description="share of equal decisions, 0..1")
+    agreement: float | None = Field(default=None, description="share of equal decisions (near-ties left out), 0..1")
     disagreements: int | None = None
+    outputs: list[OutputFidelity] = Field(default_factory=list)
+    within_bounds: bool | None = None
 
 
 class TrialRecord(BaseModel):
     """One settings candidate the tuner looked at, and how far it got."""
 
-    phase: Literal["scales", "layout", "finalist"]
-    layout: Layout
+    phase: Literal["ezkl", "scales", "layout", "finalist"]
+    source: Literal["tuned", "ezkl"] = Field(default="tuned", description="ezkl: plain ezkl's calibrated settings")
+    layout: Layout | None = None
     status: str = Field(description="'passed', 'chosen', or why it was pruned")
     num_rows: int | None = None
     max_abs_error: float | None = None
+    output_errors: list[float] | None = None
     agreement: float | None = None
     setup_s: float | None = None
     prove_s: float | None = None
@@ -214,14 +228,21 @@ class TrialRecord(BaseModel):
 
 
 class TuningReport(BaseModel):
-    """What `prover tune` searched, under which bounds, and what it chose."""
+    """What the tuner searched, under which bounds, what it chose, or why nothing fit."""
 
     objective: str
-    max_error: float | None
-    min_agreement: float | None
-    decision: str | None
-    chosen: Layout
-    seconds: float
+    outputs: list[OutputFidelity] = Field(default_factory=list, description="per output tensor: magnitude and bound")
+    max_error: float | None = None
+    max_rel_error: float | None = None
+    decision: str | None = None
+    min_agreement: float | None = None
+    coverage: str = "calibration"
+    chosen: Layout | None = None
+    winner: Literal["tuned", "ezkl"] | None = None
+    failure: str | None = None
+    budget_s: float = 0.0
+    work_s: float = Field(default=0.0, description="work spent, estimated from circuit sizes (what the budget counts)")
+    seconds: float = 0.0
     trials: list[TrialRecord] = Field(default_factory=list)
 
 
@@ -237,6 +258,10 @@ class CircuitInfo(BaseModel):
     input_shapes: list[list[int]]
     output_shapes: list[list[int]]
     input_range: list[tuple[float, float]]
+    input_names: list[str] = Field(default_factory=list, description="from the ONNX graph")
+    input_types: list[str] = Field(default_factory=list, description="numpy type names; empty: all float32")
+    output_names: list[str] = Field(default_factory=list, description="from the ONNX graph")
+    dynamic_axes: list[str] = Field(default_factory=list, description="symbolic dimensions fixed to 1")
 
 
 class Manifest(BaseModel):

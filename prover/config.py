@@ -20,6 +20,7 @@ Visibility = Literal["public", "private", "fixed", "hashed"]
 CheckMode = Literal["safe", "unsafe"]
 SettingsStrategy = Literal["tuned", "manual", "ezkl-default"]
 Objective = Literal["prove", "gas", "balanced"]
+Coverage = Literal["calibration", "input-box"]
 
 
 class Layout(BaseModel):
@@ -82,20 +83,47 @@ class CircuitConfig(BaseModel):
     logrows: int | None = Field(
         default=None, ge=6, le=26, description="None: measured (tuned, manual) or calibrated (ezkl-default)."
     )
-    max_logrows: int = Field(default=20, ge=6, le=26)
+    max_logrows: int = Field(
+        default=24, ge=6, le=26, description="No circuit above this; the tuner's and ezkl's candidates alike."
+    )
     lookup_safety_margin: int = Field(
         default=2,
         ge=1,
         description="Headroom over the calibration data's range; the tuner may widen it for free.",
     )
+    coverage: Coverage = Field(
+        default="calibration",
+        description=(
+            "What lookups and decompositions are sized for: 'calibration' (margin x what the calibration "
+            "and held-out data reach, as ezkl's calibration does) or 'input-box' (also the corners of "
+            "the accepted input range: any input prove accepts proves, at a higher cost)."
+        ),
+    )
     check_mode: CheckMode = "safe"
     max_error: float | None = Field(
         default=None,
         gt=0,
-        description="tuned: bound on max |circuit - float| output on held-out data",
+        description="tuned: one absolute bound on max |circuit - float| per output (replaces max_rel_error)",
+    )
+    max_rel_error: float | None = Field(
+        default=0.01,
+        gt=0,
+        description="tuned: bound on max |circuit - float| per output tensor, relative to its max magnitude",
+    )
+    decision: str | None = Field(
+        default=None,
+        description="tuned: 'argmax' or 'threshold:T' if the outputs are a classification (None: no decision)",
     )
     min_agreement: float = Field(default=1.0, ge=0, le=1, description="tuned: share of equal decisions")
     objective: Objective = "balanced"
+    tune_budget: float = Field(
+        default=120.0,
+        ge=0,
+        description=(
+            "tuned: seconds of work, estimated from circuit sizes (not a clock); then the best so far wins "
+            "(0: ezkl's own calibrated settings, if they keep the bounds)"
+        ),
+    )
 
     def manual_layout(self) -> Layout:
         """The layout this config names explicitly (sized later: lookup range, logrows)."""

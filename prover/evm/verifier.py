@@ -110,11 +110,23 @@ class OnchainVerification:
     gas: int | None
 
 
+#: gas per calldata byte: zero and non-zero (EIP-2028)
+ZERO_BYTE_GAS, NONZERO_BYTE_GAS = 4, 16
+
+
 @dataclass(frozen=True)
 class GasCost:
     verify_gas: int
     deploy_gas: int
     runtime_bytes: int
+    zero_calldata_bytes: int = 0
+
+    @property
+    def comparable_gas(self) -> int:
+        """verifyProof's gas with every calldata byte priced as non-zero: a proof's random
+        bytes change its zero count, and so its gas, by a few hundred from proof to proof;
+        this does not, so two circuits compare the same way on every run."""
+        return self.verify_gas + (NONZERO_BYTE_GAS - ZERO_BYTE_GAS) * self.zero_calldata_bytes
 
     @property
     def fits_eip170(self) -> bool:
@@ -317,7 +329,13 @@ def measure_verifier_gas(chain: Chain, paths: CircuitPaths, srs: Path, proof: Pr
     deployed = deploy(chain, compiled.artifact())
     verifier = contract_at(chain, deployed.address, compiled.abi)
     gas = estimate_gas(chain, verifier, "verifyProof", proof.raw, proof.instances)
-    return GasCost(verify_gas=gas, deploy_gas=deployed.gas_used, runtime_bytes=compiled.runtime_size)
+    calldata = bytes.fromhex(verifier.encode_abi("verifyProof", args=[proof.raw, proof.instances])[2:])
+    return GasCost(
+        verify_gas=gas,
+        deploy_gas=deployed.gas_used,
+        runtime_bytes=compiled.runtime_size,
+        zero_calldata_bytes=calldata.count(0),
+    )
 
 
 def verifier_code_hash(circuit: Circuit) -> bytes:

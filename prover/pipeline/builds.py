@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -37,14 +38,16 @@ from prover.artifacts import (
     write_json_atomic,
 )
 from prover.config import MAX_BATCH, CircuitConfig, checked_config
-from prover.datasets import check_finite, load_dataset, to_input_json
+from prover.datasets import check_finite, check_kinds, load_dataset, to_input_json
 from prover.errors import ProverError, SettingsError, UnknownModelError
+from prover.pipeline.bounds import Decision, accuracy_bounds, parse_decision
 from prover.pipeline.compile import compile_circuit, setup_keys
-from prover.pipeline.export import OPSET, export_torch, inspect_onnx
-from prover.pipeline.fidelity import default_decision, measure_fidelity, per_inference
+from prover.pipeline.export import OPSET, OnnxSignature, copy_onnx, export_torch, inspect_onnx, run_onnx
+from prover.pipeline.fidelity import measure_fidelity, per_inference
+from prover.pipeline.search import TuningData
 from prover.pipeline.settings import make_settings, read_info
 from prover.pipeline.srs import DEV_SRS_WARNING, dev_srs, supplied_srs
-from prover.pipeline.tuner import TuningData
+from prover.pipeline.tuner import TUNER_VERSION, TuningFailed
 from prover.progress import Reporter, SilentReporter, timed_stage
 from prover.provenance import ProvenanceTracker, write_training_data
 from prover.proving.circuit import Circuit, open_circuit
@@ -151,7 +154,9 @@ def build_reference(
         "lineage": paths.lineage,
     }
     stages.run("export", fingerprint, outputs, lambda: _export_reference(model, paths, batch))
-    return _build_circuit(stages, config, srs, model.decision_name, per_inference(model.decisions, batch))
+    decide = per_inference(model.decisions, batch)
+    assert decide is not None
+    return _build_circuit(stages, config, srs, lambda _signature: Decision(model.decision_name, decide))
 
 
 def _export_reference(model: ReferenceModel, paths: CircuitPaths, batch: int) -> None:
@@ -192,7 +197,11 @@ def build_onnx(
     signature = inspect_onnx(user.onnx)  # fail before anything is written
     for data in (user.calibration, user.heldout):
         if data is not None:
-            check_finite(load_dataset(data, signature.input_shapes), str(data))
+            dataset = load_dataset(data, signature.input_shapes)
+            check_finite(dataset, str(data))
+            check_kinds(dataset, signature.input_types, str(data), signature.input_names)
+    if config.decision is not None:
+        user_decision(signature, config.decision)  # a bad --decision fails before anything is built
     stages = _Stages(paths, _fresh_manifest(paths, "onnx", config), reporter or SilentReporter())
     fingerprint = {"onnx": sha256_file(user.onnx), "calibration": sha256_file(user.calibration)}
     outputs = {"onnx": paths.onnx, "calibration": paths.calibration}
@@ -202,14 +211,21 @@ def build_onnx(
     stages.run("import", fingerprint, outputs, lambda: _import_user_model(user, paths))
     if user.heldout is None:
         stages.manifest.files.pop("heldout", None)
-    output_size = int(np.prod(signature.output_shapes[0])) if signature.output_shapes else 0
-    decision_name, decide = default_decision(output_size)
-    return _build_circuit(stages, config, srs, decision_name, decide)
+    return _build_circuit(
+        stages, config, srs, lambda graph: user_decision(graph, config.decision) if config.decision else None
+    )
+
+
+def user_decision(signature: OnnxSignature, spec: str) -> Decision:
+    """--decision for a user's graph, over its own output tensors."""
+    sizes = [math.prod(shape) for shape in signature.output_shapes]
+    return parse_decision(spec, sizes, signature.output_shapes)
 
 
 def _import_user_model(user: UserModel, paths: CircuitPaths) -> None:
     paths.root.mkdir(parents=True, exist_ok=True)
-    copies = [(user.onnx, paths.onnx), (user.calibration, paths.calibration)]
+    copy_onnx(user.onnx, paths.onnx)
+    copies = [(user.calibration, paths.calibration)]
     if user.heldout is not None:
         copies.append((user.heldout, paths.heldout))
     for source, target in copies:
@@ -221,11 +237,14 @@ def _build_circuit(
     stages: _Stages,
     config: CircuitConfig,
     srs: Path | None,
-    decision_name: str | None,
-    decide: Callable[[np.ndarray], np.ndarray] | None,
+    decision_for: Callable[[OnnxSignature], Decision | None],
 ) -> Manifest:
     paths, manifest, reporter = stages.paths, stages.manifest, stages.reporter
     signature = inspect_onnx(paths.onnx)
+    if signature.symbols:
+        fixed = ", ".join(repr(symbol) for symbol in signature.symbols)
+        reporter.warn(f"dynamic axis {fixed} fixed to 1 for the circuit: each proof is of one sample")
+    decision = decision_for(signature)
     calibration = load_dataset(paths.calibration, signature.input_shapes)
     heldout_key = "heldout" if "heldout" in manifest.files else "calibration"
     heldout = load_dataset(paths.root / manifest.files[heldout_key].path, signature.input_shapes)
@@ -237,25 +256,38 @@ def _build_circuit(
     }
     if config.settings == "tuned":
         settings_inputs["heldout"] = stages.digest(heldout_key)
+        settings_inputs["tuner"] = TUNER_VERSION
 
     def settings() -> None:
-        data = TuningData(calibration, heldout, decision_name, decide)
-        manifest.tuning = make_settings(paths, config, data, reporter)
+        try:
+            manifest.tuning = make_settings(paths, config, TuningData(calibration, heldout, decision), reporter)
+        except TuningFailed as exc:
+            manifest.tuning = exc.report  # what was tried stays readable: `prover tune NAME --explain`
+            save_manifest(paths, manifest)
+            raise
 
     stages.run("settings", settings_inputs, {"settings": paths.settings}, settings)
     if config.settings != "tuned":
         manifest.tuning = None
-    margin = manifest.tuning.chosen.lookup_safety_margin if manifest.tuning else config.lookup_safety_margin
+    chosen = manifest.tuning.chosen if manifest.tuning else None
+    margin = chosen.lookup_safety_margin if chosen else config.lookup_safety_margin
     manifest.info = read_info(paths.settings, signature, calibration, margin)
     compile_inputs = {"onnx": stages.digest("onnx"), "settings": stages.digest("settings")}
     stages.run("compile", compile_inputs, {"compiled": paths.compiled}, lambda: compile_circuit(paths))
 
-    fidelity_inputs = {"compiled": stages.digest("compiled"), "data": stages.digest(heldout_key)}
-
+    bounds_config = {key: getattr(config, key) for key in ("max_error", "max_rel_error", "decision", "min_agreement")}
+    fidelity_inputs = {
+        "compiled": stages.digest("compiled"),
+        "data": stages.digest(heldout_key),
+        "calibration": stages.digest("calibration"),
+        "bounds": sha256_json(bounds_config),
+    }
     info = manifest.info
 
     def fidelity() -> None:
-        manifest.fidelity = measure_fidelity(paths, heldout, heldout_key, info.output_scales, decision_name, decide)
+        outputs = [run_onnx(paths.onnx, calibration), run_onnx(paths.onnx, heldout)]
+        bounds = accuracy_bounds(signature, config, decision, outputs)
+        manifest.fidelity = measure_fidelity(paths, heldout, heldout_key, info.output_scales, bounds)
 
     stages.run("fidelity", fidelity_inputs, {}, fidelity)
 

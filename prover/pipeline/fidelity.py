@@ -7,21 +7,15 @@ held-out set at every build, and later to prune candidate settings.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from prover.artifacts import CircuitPaths, FidelityReport
 from prover.datasets import Dataset, sample, sample_count
+from prover.pipeline.bounds import AccuracyBounds, DecisionFn, bound_records
 from prover.pipeline.export import run_onnx
 from prover.proving.prove import rescaled_outputs, witness_for_dataset
-
-DecisionFn = Callable[[np.ndarray], np.ndarray]
-
-
-def argmax_decisions(outputs: np.ndarray) -> np.ndarray:
-    return np.argmax(outputs.reshape(len(outputs), -1), axis=1)
 
 
 def per_inference(decide: DecisionFn | None, batch: int) -> DecisionFn | None:
@@ -39,13 +33,6 @@ def per_inference(decide: DecisionFn | None, batch: int) -> DecisionFn | None:
     return decide_each
 
 
-def default_decision(output_size: int) -> tuple[str | None, DecisionFn | None]:
-    """For a user's model: argmax when there are several outputs, nothing to compare otherwise."""
-    if output_size > 1:
-        return "argmax", argmax_decisions
-    return None, None
-
-
 def circuit_outputs(paths: CircuitPaths, dataset: Dataset, output_scales: list[int]) -> np.ndarray:
     """Rescaled circuit outputs for every sample, shape (n, outputs-flattened)."""
     rows = []
@@ -58,25 +45,22 @@ def circuit_outputs(paths: CircuitPaths, dataset: Dataset, output_scales: list[i
 
 
 def measure_fidelity(
-    paths: CircuitPaths,
-    dataset: Dataset,
-    dataset_name: str,
-    output_scales: list[int],
-    decision_name: str | None,
-    decide: DecisionFn | None,
+    paths: CircuitPaths, dataset: Dataset, dataset_name: str, output_scales: list[int], bounds: AccuracyBounds
 ) -> FidelityReport:
+    """Errors per output and decision agreement of the built circuit, against its bounds."""
     reference = run_onnx(paths.onnx, dataset)
     quantized = circuit_outputs(paths, dataset, output_scales)
-    errors = np.abs(quantized - reference)
+    judgement = bounds.judge(quantized, reference)
     report = FidelityReport(
         dataset=dataset_name,
         samples=len(reference),
-        max_abs_error=float(errors.max()),
-        mean_abs_error=float(errors.mean()),
-        decision=decision_name,
+        max_abs_error=judgement.max_abs_error,
+        mean_abs_error=float(np.abs(quantized - reference).mean()),
+        decision=bounds.decision.name if bounds.decision else None,
+        agreement=judgement.agreement,
+        outputs=bound_records(bounds, judgement.errors),
+        within_bounds=judgement.failure is None,
     )
-    if decide is not None:
-        agree = decide(quantized) == decide(reference)
-        report.agreement = float(agree.mean())
-        report.disagreements = int((~agree).sum())
+    if bounds.decision is not None:
+        report.disagreements = int((bounds.decision.decide(quantized) != bounds.decision.decide(reference)).sum())
     return report

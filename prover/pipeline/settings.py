@@ -13,14 +13,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from prover import ezkl_api
 from prover.artifacts import CircuitInfo, CircuitPaths, TuningReport, atomic_path
-from prover.config import CircuitConfig, Layout
+from prover.config import CircuitConfig
 from prover.datasets import Dataset, calibrated_range
 from prover.errors import SettingsError
-from prover.pipeline.export import OnnxSignature
+from prover.pipeline.export import OnnxSignature, inspect_onnx
+from prover.pipeline.finalists import ezkl_settings, layout_of
+from prover.pipeline.search import TuningData
 from prover.pipeline.sizing import candidate_paths, size_layout, stress_set
-from prover.pipeline.tuner import TuningData, tune
+from prover.pipeline.tuner import tune
 from prover.progress import Reporter
 
 
@@ -48,7 +49,8 @@ def make_settings(
             report, chosen = tune(paths, config, data, Path(scratch), reporter)
         else:
             chosen = candidate_paths(Path(scratch), "manual", paths)
-            stress = stress_set(data.calibration, config.lookup_safety_margin)
+            kinds = inspect_onnx(paths.onnx).input_types
+            stress = stress_set(data.calibration, data.heldout, config.lookup_safety_margin, kinds, config.coverage)
             size_layout(chosen, config, config.manual_layout(), stress, config.max_logrows)
         with atomic_path(paths.settings) as tmp:
             shutil.copyfile(chosen.settings, tmp)
@@ -57,41 +59,14 @@ def make_settings(
 
 def _ezkl_default(paths: CircuitPaths, config: CircuitConfig) -> None:
     with atomic_path(paths.settings) as tmp:
-        ezkl_api.gen_default_settings(paths.onnx, tmp, config, paths.log)
-        ezkl_api.calibrate_default(paths.calibration, paths.onnx, tmp, paths.log)
-        if config.logrows is not None:
-            _raise_logrows(tmp, config.logrows)
-
-
-def _raise_logrows(settings: Path, logrows: int) -> None:
-    """Pin calibrated settings to `logrows` (--logrows with the baseline); never below what
-    the calibration found the circuit needs."""
-    document = json.loads(settings.read_text())
-    needed = int(document["run_args"]["logrows"])
-    if logrows < needed:
-        raise SettingsError(
-            f"logrows {logrows} is below the {needed} this circuit needs",
-            hint="drop --logrows to let the calibration choose",
-        )
-    document["run_args"]["logrows"] = logrows
-    settings.write_text(json.dumps(document))
+        ezkl_settings(paths.onnx, paths.calibration, tmp, config, paths.log)
 
 
 def read_info(settings: Path, signature: OnnxSignature, calibration: Dataset, margin: int) -> CircuitInfo:
     """Facts later stages need, read back from the settings ezkl uses (not from our config)."""
     document = json.loads(settings.read_text())
     run_args = document["run_args"]
-    layout = Layout(
-        input_scale=run_args["input_scale"],
-        param_scale=run_args["param_scale"],
-        scale_rebase_multiplier=run_args["scale_rebase_multiplier"],
-        decomp_base=run_args["decomp_base"],
-        decomp_legs=run_args["decomp_legs"],
-        num_inner_cols=run_args["num_inner_cols"],
-        lookup_safety_margin=margin,
-        lookup_range=tuple(run_args["lookup_range"]),
-        logrows=run_args["logrows"],
-    )
+    layout = layout_of(settings, margin)
     return CircuitInfo(
         logrows=run_args["logrows"],
         num_rows=document["num_rows"],
@@ -101,7 +76,11 @@ def read_info(settings: Path, signature: OnnxSignature, calibration: Dataset, ma
         param_scale=run_args["param_scale"],
         input_shapes=signature.input_shapes,
         output_shapes=signature.output_shapes,
-        input_range=calibrated_range(calibration, margin),
+        input_range=calibrated_range(calibration, margin, signature.input_types),
+        input_names=signature.input_names,
+        input_types=signature.input_types,
+        output_names=signature.output_names,
+        dynamic_axes=signature.symbols,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,18 +20,29 @@ import numpy as np
 
 from prover import ezkl_api
 from prover.artifacts import CircuitPaths, atomic_path
-from prover.config import CircuitConfig, Layout
+from prover.config import CircuitConfig, Coverage, Layout
 from prover.datasets import Dataset, calibrated_range, sample, sample_count
 from prover.errors import CircuitError, SettingsError
 from prover.pipeline.compile import compile_circuit
+from prover.pipeline.export import inspect_onnx
 from prover.proving.prove import witness_for_dataset
 
 # ezkl reserves rows for blinding factors (5) plus a pad (3) in every column.
 RESERVED_BLINDING_ROWS = 8
 MIN_LOGROWS = 6
 PROBE_LOOKUP_RANGE = (-(1 << 20), 1 << 20)
+PROBE_LOGROWS = 20  # what layouts are compiled with before they are sized
+MOCK_STEPS = 3  # logrows above the estimate tried before a layout is given up (each costs a MockProver run)
 STRESS_CORNERS = 8
 STRESS_EXTREMES = 16
+
+
+class LayoutOverflow(SettingsError):
+    """The decomposition cannot hold a value the stress set reaches."""
+
+
+class TooManyRows(SettingsError):
+    """The layout's rows or lookup tables need more logrows than allowed."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +101,7 @@ def candidate_paths(scratch: Path, label: str, source: CircuitPaths) -> CircuitP
 def write_settings(paths: CircuitPaths, config: CircuitConfig, layout: Layout) -> SettingsFacts:
     """gen_settings for exactly this layout, atomically; returns its facts."""
     with atomic_path(paths.settings) as tmp:
-        ezkl_api.gen_settings(paths.onnx, tmp, config, layout, paths.log)
+        ezkl_api.gen_settings(paths.onnx, tmp, config, layout, paths.log, inspect_onnx(paths.onnx).symbols)
     return read_facts(paths.settings)
 
 
@@ -100,20 +112,39 @@ def compile_for(paths: CircuitPaths, config: CircuitConfig, layout: Layout) -> S
     return facts
 
 
-def stress_set(calibration: Dataset, margin: int, seed: int = 0) -> Dataset:
-    """Calibration's most extreme samples plus corners of the accepted input range.
+def stress_set(
+    calibration: Dataset,
+    heldout: Dataset,
+    margin: int,
+    kinds: Sequence[str] = (),
+    coverage: Coverage = "calibration",
+    seed: int = 0,
+) -> Dataset:
+    """The samples a layout must witness: the data's most extreme, and for 'input-box' coverage
+    also corners of the accepted input range, the two uniform corners first.
 
-    A piecewise-linear network takes its largest intermediate values at the corners of
-    the input box, so these are where a too-small decomposition overflows first.
+    Samples are picked whole (every input of one sample together). A piecewise-linear
+    network takes its largest intermediate values at the corners of the input box, so
+    these are where a too-small decomposition overflows first; 'calibration' coverage
+    sizes for the data instead, like ezkl, and leaves headroom through the margin.
     """
+    pooled = [np.concatenate([first, second]) for first, second in zip(calibration, heldout, strict=True)]
+    count = sample_count(pooled)
+    score = np.zeros(count)
+    for array in pooled:
+        magnitude = np.abs(array.reshape(count, -1)).max(axis=1)
+        score += magnitude / (magnitude.max() or 1.0)
+    order = np.argsort(-score, kind="stable")[:STRESS_EXTREMES]
+    extremes = [array[order].astype(np.float64) for array in pooled]
+    if coverage == "calibration":
+        return extremes
     rng = np.random.default_rng(seed)
     columns = []
-    for array, (low, high) in zip(calibration, calibrated_range(calibration, margin), strict=True):
+    for array, (low, high) in zip(extremes, calibrated_range(calibration, margin, kinds), strict=True):
         flat = array.reshape(len(array), -1)
-        extremes = flat[np.argsort(-np.abs(flat).max(axis=1))[:STRESS_EXTREMES]]
         corners = np.where(rng.random((STRESS_CORNERS, flat.shape[1])) < 0.5, low, high)
         corners[0], corners[1] = low, high
-        stacked = np.concatenate([extremes, corners]).astype(np.float64)
+        stacked = np.concatenate([corners, flat]).astype(np.float64)
         columns.append(stacked.reshape(len(stacked), *array.shape[1:]))
     return columns
 
@@ -138,7 +169,7 @@ def witness_all(paths: CircuitPaths, data: Dataset) -> Witnessed:
 
 def fits(paths: CircuitPaths, config: CircuitConfig, layout: Layout, stress: Dataset) -> bool:
     """True if every stress sample witnesses without overflow under this layout."""
-    compile_for(paths, config, layout.model_copy(update={"lookup_range": PROBE_LOOKUP_RANGE, "logrows": 20}))
+    compile_for(paths, config, layout.model_copy(update={"lookup_range": PROBE_LOOKUP_RANGE, "logrows": PROBE_LOGROWS}))
     try:
         witness_all(paths, stress)
     except CircuitError:
@@ -151,15 +182,16 @@ def size_layout(
 ) -> Layout:
     """Lookup range from the stress witnesses, then the least logrows the MockProver accepts.
 
-    Leaves paths.settings and paths.compiled holding the sized layout. SettingsError if
-    the layout overflows on the stress set or needs more than `max_logrows`.
+    Leaves paths.settings and paths.compiled holding the sized layout. LayoutOverflow if
+    the stress set overflows its decomposition, TooManyRows if it needs more than
+    `max_logrows` (or the MockProver refuses it a few logrows above the estimate).
     """
     probe = layout.model_copy(update={"lookup_range": PROBE_LOOKUP_RANGE, "logrows": max_logrows})
     facts = compile_for(paths, config, probe)
     try:
         seen = witness_all(paths, stress)
     except CircuitError as exc:
-        raise SettingsError(f"{layout.short()} overflows on the stress set: {exc.message}") from None
+        raise LayoutOverflow(f"{layout.short()} overflows on the stress set: {exc.message}") from None
     lookup_range = (0, 0)
     if facts.has_lookups:
         margin = layout.lookup_safety_margin
@@ -174,19 +206,25 @@ def size_layout(
                 hint="drop --logrows to let the sizing choose",
             )
         start = max_logrows = config.logrows
-    for logrows in range(start, max_logrows + 1):
+    if start > max_logrows:
+        raise TooManyRows(
+            f"{layout.short()} needs {start} logrows, more than the {max_logrows} allowed", hint="raise --max-logrows"
+        )
+    for logrows in range(start, min(max_logrows, start + MOCK_STEPS - 1) + 1):
         sized = sized.model_copy(update={"logrows": logrows})
         compile_for(paths, config, sized)
         if _mock_passes(paths, stress):
             return sized
-    raise SettingsError(f"{layout.short()} needs more than {max_logrows} logrows")
+    raise TooManyRows(
+        f"{layout.short()} fails the MockProver at logrows {start} to {logrows}", hint="raise --max-logrows"
+    )
 
 
 def _mock_passes(paths: CircuitPaths, stress: Dataset) -> bool:
-    """MockProver on the most extreme stress samples (the range corners)."""
+    """MockProver on the two hardest stress samples (the uniform corners, or the most extreme data)."""
     with tempfile.TemporaryDirectory(dir=paths.root) as scratch:
         out = Path(scratch) / "witness.json"
-        for index in (sample_count(stress) - STRESS_CORNERS, sample_count(stress) - STRESS_CORNERS + 1):
+        for index in range(min(2, sample_count(stress))):
             try:
                 witness_for_dataset(paths, sample(stress, index), out)
             except CircuitError:

@@ -1,56 +1,68 @@
-"""The settings tuner: the cheapest circuit that keeps the user's accuracy bounds.
+"""The settings tuner: the cheapest circuit that keeps the accuracy bounds, never worse than ezkl's.
 
 ezkl's calibration searches tied input/param scales and leaves decomposition, columns
 and the rebase multiplier at what it was given; those decide rows, logrows and the
 verifier's shape, i.e. cost. The search here runs in phases, each paying only for
 what the one before could not decide:
 
-1. scales: every (input scale, param scale, rebase multiplier) in a grid around the
-   configured scale, compiled with a generous decomposition; witness-only fidelity on
-   a held-out subset prunes most, the survivors are judged on the whole held-out set.
-2. layout: for each surviving scale, the fewest decomposition bits that never overflow
-   on a stress set (binary search), then every base/legs/columns split of those bits,
-   ranked by the logrows and rows gen_settings reports (milliseconds each).
-3. finalists: the best layout per column count is sized (lookup range, MockProver-
-   checked logrows), set up and proved for real; the objective picks among them.
+0. ezkl: plain gen_settings + calibrate_settings('resources'), what a user would get
+   from ezkl itself, judged like every other candidate (finalists.py). If it keeps the
+   bounds it is a finalist, and no tuned layout larger to prove can win against it.
+1. scales: (input scale, param scale, rebase multiplier) choices, cheapest first,
+   compiled with a generous decomposition; witness-only fidelity on a held-out subset
+   prunes most, the survivors are judged on the whole held-out set. The search goes
+   on past the configured scale (up to +8 bits) until enough choices pass.
+2. layout: for each passing scale choice, the fewest decomposition bits that never
+   overflow on the stress set (binary search, plus headroom for the lookup margin),
+   then every base/legs/columns split of them, ranked by the logrows and rows that
+   gen_settings reports (milliseconds each).
+3. sizing: per column count, layouts are sized in rank order (lookup range from the
+   stress witnesses, MockProver-checked logrows) until one fits; a layout that
+   overflows gets one more decomposition leg, one that needs too many logrows gives
+   way to the next scale choice.
+4. finalists: the best sized layout per column count and ezkl's settings get keys
+   (and a proof and its gas if the objective counts gas); the objective picks on those
+   deterministic figures, and the winner's proof must verify.
 
-Every candidate and why it stopped is recorded in the manifest's `tuning` section.
+A work budget (budget.py, estimated from circuit sizes, never a clock) ends the search
+early, keeping the best so far; the search never ends without a candidate while one
+is still untried. Every candidate and why it stopped is in the manifest's `tuning`
+section, also when tuning fails.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from prover.artifacts import CircuitPaths, TrialRecord, TuningReport
+from prover.artifacts import CircuitPaths, TuningReport
 from prover.config import CircuitConfig, Layout
-from prover.datasets import Dataset, sample
 from prover.errors import CircuitError, SettingsError
-from prover.evm.client import Chain, measurement_chain
-from prover.evm.verifier import measure_verifier_gas
-from prover.pipeline.cost import proving_cost
-from prover.pipeline.export import run_onnx
-from prover.pipeline.fidelity import DecisionFn, circuit_outputs
+from prover.pipeline.bounds import Judgement, bound_records
+from prover.pipeline.budget import compile_cost, mock_cost, witness_cost
+from prover.pipeline.finalists import Finalist, choose, ezkl_baseline, measure, prove_once
+from prover.pipeline.search import Search, TuningData
 from prover.pipeline.sizing import (
+    PROBE_LOGROWS,
     PROBE_LOOKUP_RANGE,
-    candidate_paths,
-    compile_for,
+    LayoutOverflow,
+    TooManyRows,
     fits,
+    read_facts,
     size_layout,
     stress_set,
     write_settings,
 )
-from prover.pipeline.srs import dev_srs
 from prover.progress import Reporter, timed_stage
 
-SCALE_OFFSETS = (-2, -1, 0, 1, 2)
+#: part of the settings stage's fingerprint: a build tuned by an older search is tuned again
+TUNER_VERSION = "2"
+SCALE_OFFSETS = (-2, -1, 0, 1, 2, 4, 6, 8)
 PARAM_EXTRA = (0, 2)
 REBASE_MULTIPLIERS = (1, 10)
 GENEROUS = (12, 4)  # decomposition base 2^12, 4 legs: wide enough to judge scales alone
@@ -59,86 +71,22 @@ MAX_LEGS = 6
 COLUMNS = (1, 2, 4)
 MARGIN_STEPS = (1, 2, 4)  # multiples of the configured margin tried for free headroom
 SUBSET = 48
-FULL_CHECKS = 4
-PROOF_RUNS = 3
-DEFAULT_RELATIVE_ERROR = 0.01
+SCALE_CHOICES = 3  # passing scale choices carried through layout and sizing
+SIZING_TRIES = 3  # layouts per column count sized before that column count gives up
 
 
-@dataclass(frozen=True)
-class TuningData:
-    calibration: Dataset
-    heldout: Dataset
-    decision_name: str | None
-    decide: DecisionFn | None
+class TuningFailed(SettingsError):
+    """No candidate fits; `report` says what was tried (saved in the manifest)."""
+
+    def __init__(self, message: str, report: TuningReport, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report
 
 
 @dataclass
 class _Judged:
     layout: Layout
-    max_abs_error: float
-    agreement: float | None
-
-
-class _Search:
-    """State of one tuning run: data, bounds, scratch space and the trial log."""
-
-    def __init__(self, paths: CircuitPaths, config: CircuitConfig, data: TuningData, scratch: Path) -> None:
-        self.paths, self.config, self.data, self.scratch = paths, config, data, scratch
-        self.reference = run_onnx(paths.onnx, data.heldout)
-        self.trials: list[TrialRecord] = []
-        span = float(self.reference.max() - self.reference.min()) or 1.0
-        self.max_error = config.max_error
-        if self.max_error is None and data.decide is None:
-            self.max_error = DEFAULT_RELATIVE_ERROR * span  # nothing to agree on: bound the error
-        self.min_agreement = config.min_agreement if data.decide is not None else None
-        self.stress = stress_set(data.calibration, config.lookup_safety_margin)
-        self.arithmetic = arithmetic_twin(config)
-
-    def label(self, layout: Layout) -> CircuitPaths:
-        name = (
-            f"s{layout.input_scale}p{layout.param_scale}m{layout.scale_rebase_multiplier}"
-            f"b{layout.decomp_base}l{layout.decomp_legs}c{layout.num_inner_cols}"
-        )
-        return candidate_paths(self.scratch, name, self.paths)
-
-    def judge(self, layout: Layout, data: Dataset, reference: np.ndarray) -> tuple[float, float | None]:
-        """Max abs error and decision agreement of the circuit's witnesses on `data`."""
-        paths = self.label(layout)
-        compile_for(paths, self.arithmetic, layout)
-        quantized = circuit_outputs(paths, data, _output_scales(paths))
-        error = float(np.abs(quantized - reference).max())
-        agreement = None
-        if self.data.decide is not None:
-            agreement = float((self.data.decide(quantized) == self.data.decide(reference)).mean())
-        return error, agreement
-
-    def verdict(self, error: float, agreement: float | None) -> str:
-        if self.max_error is not None and error > self.max_error:
-            return f"max error {error:.4g} > {self.max_error:.4g}"
-        if agreement is not None and self.min_agreement is not None and agreement < self.min_agreement:
-            return f"agreement {agreement:.2%} < {self.min_agreement:.2%}"
-        return "passed"
-
-    def record(self, phase: str, layout: Layout, status: str, **facts: object) -> TrialRecord:
-        trial = TrialRecord(phase=phase, layout=layout, status=status, **facts)
-        self.trials.append(trial)
-        return trial
-
-
-def arithmetic_twin(config: CircuitConfig) -> CircuitConfig:
-    """`config` with hashed visibilities made plain: the same fixed-point arithmetic
-    without the Poseidon hashes, which dominate witness time (fee's 161 hashed params
-    made every witness several times slower). Phases 1 and 2 judge scales and
-    decompositions on it; phase 3 sizes and proves the real circuit, so a twin that
-    misjudged would still fail there, not in a user's proof."""
-    plain = {"input_visibility": "public", "output_visibility": "public", "param_visibility": "fixed"}
-    return config.model_copy(
-        update={field: value for field, value in plain.items() if getattr(config, field) == "hashed"}
-    )
-
-
-def _output_scales(paths: CircuitPaths) -> list[int]:
-    return list(json.loads(paths.settings.read_text())["model_output_scales"])
+    judgement: Judgement
 
 
 def scale_grid(config: CircuitConfig) -> list[Layout]:
@@ -158,38 +106,41 @@ def scale_grid(config: CircuitConfig) -> list[Layout]:
                             decomp_legs=GENEROUS[1],
                             lookup_safety_margin=config.lookup_safety_margin,
                             lookup_range=PROBE_LOOKUP_RANGE,
-                            logrows=20,
+                            logrows=PROBE_LOGROWS,
                         )
                     )
     return sorted(layouts, key=lambda layout: (layout.input_scale + layout.param_scale, layout.scale_rebase_multiplier))
 
 
-def search_scales(search: _Search) -> list[_Judged]:
-    """Phase 1: witness fidelity, subset first, whole held-out set for the survivors."""
+def passing_scales(search: Search) -> Iterator[_Judged]:
+    """Phase 1, lazily: scale choices within bounds, cheapest first; stops when the budget is
+    spent and something already fits."""
     count = len(search.reference)
     subset_index = np.unique(np.linspace(0, count - 1, min(SUBSET, count)).astype(int))
     subset = [array[subset_index] for array in search.data.heldout]
-    passed: list[_Judged] = []
+    seen: dict[tuple[object, ...], Layout] = {}
     for layout in scale_grid(search.config):
-        if len(passed) >= FULL_CHECKS:
-            search.record("scales", layout, "not tried: enough cheaper scales passed")
+        if search.searching_budget_spent and search.has_candidate:
+            search.record("scales", layout, "not tried: tuning budget spent")
             continue
         try:
-            error, agreement = search.judge(layout, subset, search.reference[subset_index])
-            status = search.verdict(error, agreement)
-            if status == "passed":
-                error, agreement = search.judge(layout, search.data.heldout, search.reference)
-                status = search.verdict(error, agreement)
+            circuit = search.circuit_identity(layout)
+            if circuit in seen:
+                search.record("scales", layout, f"same circuit as {seen[circuit].short()}")
+                continue
+            seen[circuit] = layout
+            judgement = search.judge(layout, subset, search.reference[subset_index])
+            if judgement.failure is None and len(subset_index) < count:
+                judgement = search.judge(layout, search.data.heldout, search.reference)
         except CircuitError as exc:
             search.record("scales", layout, f"witness failed: {exc.message}")
             continue
-        search.record("scales", layout, status, max_abs_error=error, agreement=agreement)
-        if status == "passed":
-            passed.append(_Judged(layout, error, agreement))
-    return passed
+        search.record_judged("scales", layout, judgement)
+        if judgement.failure is None:
+            yield _Judged(layout, judgement)
 
 
-def decomposition_bits(search: _Search, layout: Layout) -> int | None:
+def decomposition_bits(search: Search, layout: Layout) -> int | None:
     """Fewest total decomposition bits (base bits x legs) with no overflow on the stress set."""
     low, high = BASE_BITS.start * 2, GENEROUS[0] * GENEROUS[1]
     probe = search.label(layout)
@@ -197,22 +148,23 @@ def decomposition_bits(search: _Search, layout: Layout) -> int | None:
     def ok(bits: int) -> bool:
         legs = max(2, math.ceil(bits / GENEROUS[0]))
         base_bits = math.ceil(bits / legs)
-        return fits(
-            probe,
-            search.arithmetic,
-            layout.model_copy(update={"decomp_base": 1 << base_bits, "decomp_legs": legs}),
-            search.stress,
-        )
+        trial = layout.model_copy(update={"decomp_base": 1 << base_bits, "decomp_legs": legs})
+        result = fits(probe, search.arithmetic, trial, search.stress)
+        rows = read_facts(probe.settings).num_rows
+        search.budget.charge(compile_cost(rows) + witness_cost(rows, len(search.stress[0])))
+        return result
 
     if not ok(high):
         return None
     while low < high:
         middle = (low + high) // 2
         low, high = (low, middle) if ok(middle) else (middle + 1, high)
+    if search.config.coverage == "calibration":
+        low += math.ceil(math.log2(search.config.lookup_safety_margin))  # the margin, as for lookups
     return low
 
 
-def layouts_for(search: _Search, judged: _Judged, bits: int) -> list[tuple[tuple[int, int, float], Layout]]:
+def ranked_layouts(search: Search, judged: _Judged, bits: int) -> list[tuple[tuple[int, int], Layout]]:
     """Phase 2: every base/legs/columns split of `bits`, ranked by estimated logrows, rows."""
     ranked = []
     for base_bits in BASE_BITS:
@@ -226,154 +178,187 @@ def layouts_for(search: _Search, judged: _Judged, bits: int) -> list[tuple[tuple
                     "decomp_legs": legs,
                     "num_inner_cols": columns,
                     "lookup_range": PROBE_LOOKUP_RANGE,
-                    "logrows": 20,
+                    "logrows": PROBE_LOGROWS,
                 }
             )
             facts = write_settings(search.label(layout), search.config, layout)
-            logrows = facts.min_logrows(layout)
+            search.budget.charge(compile_cost(facts.num_rows))
+            # the probe's lookup range is a placeholder (sizing finds the real one): rank by the rest
+            logrows = replace(facts, lookup_bits=0).min_logrows(layout)
             search.record(
                 "layout",
                 layout.model_copy(update={"logrows": logrows}),
                 "estimated",
                 num_rows=facts.num_rows,
-                max_abs_error=judged.max_abs_error,
-                agreement=judged.agreement,
+                max_abs_error=judged.judgement.max_abs_error,
+                agreement=judged.judgement.agreement,
             )
-            ranked.append(((logrows, facts.num_rows, judged.max_abs_error), layout))
-    return ranked
+            ranked.append(((logrows, facts.num_rows), layout))
+    return sorted(ranked, key=lambda item: item[0])
 
 
-def pick_finalists(ranked: list[tuple[tuple[int, int, float], Layout]]) -> list[Layout]:
-    """The best-ranked layout for each column count: columns trade proving time for gas."""
-    best: dict[int, tuple[tuple[int, int, float], Layout]] = {}
-    for key, layout in ranked:
-        current = best.get(layout.num_inner_cols)
-        if current is None or key < current[0]:
-            best[layout.num_inner_cols] = (key, layout)
-    return [layout for _, layout in sorted(best.values(), key=lambda item: item[0])]
+def size_with_fallback(search: Search, layout: Layout) -> Layout:
+    """Size `layout`; if the stress set overflows its decomposition, once more with a leg more."""
+    try:
+        return _size(search, layout)
+    except LayoutOverflow as exc:
+        if layout.decomp_legs >= MAX_LEGS:
+            raise
+        search.record("finalist", layout, f"not sized: {exc.message}; one more leg")
+        return _size(search, layout.model_copy(update={"decomp_legs": layout.decomp_legs + 1}))
 
 
-@contextlib.contextmanager
-def _chain_if(needed: bool) -> Iterator[Chain | None]:
-    if not needed:
-        yield None
-        return
-    with measurement_chain() as chain:
-        yield chain
+def _size(search: Search, layout: Layout) -> Layout:
+    """size_layout, charged to the budget: compiles, stress witnesses, a MockProver or two."""
+    paths = search.label(layout)
+    try:
+        return size_layout(paths, search.config, layout, search.stress, search.config.max_logrows)
+    finally:
+        facts = read_facts(paths.settings) if paths.settings.exists() else None
+        if facts is not None:
+            logrows = min(facts.min_logrows(layout), search.config.max_logrows)
+            search.budget.charge(
+                2 * compile_cost(facts.num_rows)
+                + witness_cost(facts.num_rows, len(search.stress[0]))
+                + 2 * mock_cost(logrows, layout.num_inner_cols)
+            )
 
 
-def measure_finalists(search: _Search, finalists: list[Layout], reporter: Reporter) -> list[TrialRecord]:
-    """Phase 3: size, set up and prove each finalist; gas on an embedded anvil if it matters."""
-    measured = []
-    first = sample(search.data.heldout, 0)
-    with _chain_if(search.config.objective != "prove") as chain:
-        for layout in finalists:
-            paths = search.label(layout)
-            with timed_stage(reporter, "finalist", layout.short()) as outcome:
-                try:
-                    sized = size_layout(paths, search.config, layout, search.stress, search.config.max_logrows)
-                except SettingsError as exc:
-                    search.record("finalist", layout, f"not sized: {exc.message}")
-                    outcome.status = "pruned"
-                    continue
-                srs = Path(dev_srs(sized.logrows).path)
-                cost = proving_cost(paths, srs, first, _output_scales(paths), PROOF_RUNS)
-                gas_cost = measure_verifier_gas(chain, paths, srs, cost.proof) if chain is not None else None
-                gas = gas_cost.verify_gas if gas_cost is not None else None
-                oversize = gas_cost is not None and not gas_cost.fits_eip170 and search.config.onchain
-                status = f"verifier {gas_cost.runtime_bytes:,} bytes > EIP-170" if oversize and gas_cost else "measured"
-                measured.append(
-                    search.record(
-                        "finalist",
-                        sized,
-                        status,
-                        num_rows=None,
-                        setup_s=round(cost.setup_s, 4),
-                        prove_s=round(cost.prove_s, 4),
-                        pk_bytes=cost.pk_bytes,
-                        proof_bytes=cost.proof_bytes,
-                        verify_gas=gas,
-                    )
-                )
-                outcome.detail = f"logrows {sized.logrows}, prove {cost.prove_s:.3f}s" + (
-                    f", gas {gas:,}" if gas else ""
-                )
-    return measured
+def search_layouts(search: Search) -> list[Finalist]:
+    """Phases 1-3: sized layouts, the best per column count over the scale choices tried."""
+    best: dict[int, Finalist] = {}
+    choices = 0
+    for judged in passing_scales(search):
+        with timed_stage(search.reporter, "tune", "layouts") as outcome:
+            bits = decomposition_bits(search, judged.layout)
+            if bits is None:
+                search.record("layout", judged.layout, "overflows even the widest decomposition")
+                continue
+            ranked = ranked_layouts(search, judged, bits)
+            for columns in COLUMNS:
+                tries = [layout for _, layout in ranked if layout.num_inner_cols == columns][:SIZING_TRIES]
+                for layout in tries:
+                    if search.searching_budget_spent and (best or search.has_candidate):
+                        search.record("finalist", layout, "not sized: tuning budget spent")
+                        break
+                    try:
+                        sized = size_with_fallback(search, layout)
+                    except TooManyRows as exc:
+                        search.record("finalist", layout, f"not sized: {exc.message}")
+                        break  # its lookups or rows are too wide for max_logrows: the next split will not help
+                    except SettingsError as exc:
+                        search.record("finalist", layout, f"not sized: {exc.message}")
+                        continue
+                    search.record("finalist", sized, "sized")
+                    current = best.get(columns)
+                    if current is None or (sized.logrows, sized.input_scale) < (
+                        current.layout.logrows,
+                        current.layout.input_scale,
+                    ):
+                        best[columns] = Finalist(sized, search.label(sized), "tuned")
+                    break
+            scales = judged.layout
+            sized_now = ", ".join(f"{f.layout.logrows} at {cols} cols" for cols, f in sorted(best.items()))
+            outcome.detail = (
+                f"scales {scales.input_scale}/{scales.param_scale} x{scales.scale_rebase_multiplier}; "
+                f"best logrows {sized_now or 'none yet'}"
+            )
+        choices += 1
+        search.has_candidate = search.has_candidate or bool(best)
+        if choices >= SCALE_CHOICES or (search.searching_budget_spent and best):
+            break
+    return [best[columns] for columns in sorted(best)]
 
 
-def objective_key(objective: str, trials: list[TrialRecord]) -> Callable[[TrialRecord], tuple[float, ...]]:
-    """prove: fastest proof; gas: cheapest verifyProof; balanced: sum of both ratios to the best."""
-    best_prove = min(t.prove_s or math.inf for t in trials)
-    best_gas = min(t.verify_gas or math.inf for t in trials)
-    if objective == "prove":
-        return lambda t: (t.prove_s or math.inf, t.pk_bytes or 0)
-    if objective == "gas":
-        return lambda t: (t.verify_gas or math.inf, t.prove_s or math.inf)
-    return lambda t: ((t.prove_s or math.inf) / best_prove + (t.verify_gas or math.inf) / best_gas, t.pk_bytes or 0)
-
-
-def widest_margin(search: _Search, chosen: Layout) -> tuple[Layout, CircuitPaths]:
+def widest_margin(search: Search, chosen: Finalist) -> Layout:
     """The largest safety margin the chosen layout holds at the same logrows: free headroom."""
-    paths = search.label(chosen)
-    best = chosen
+    best = chosen.layout
+    kinds, coverage = search.signature.input_types, search.config.coverage
     for step in MARGIN_STEPS[1:]:
         margin = search.config.lookup_safety_margin * step
-        wider = chosen.model_copy(update={"lookup_safety_margin": margin})
+        wider = chosen.layout.model_copy(update={"lookup_safety_margin": margin})
+        stress = stress_set(search.data.calibration, search.data.heldout, margin, kinds, coverage)
         try:
-            sized = size_layout(
-                paths, search.config, wider, stress_set(search.data.calibration, margin), chosen.logrows
-            )
+            best = size_layout(chosen.paths, search.config, wider, stress, chosen.layout.logrows)
         except SettingsError:
             search.record("finalist", wider, "margin does not fit at the same logrows")
             break
-        best = sized
-    size_layout(
-        paths, search.config, best, stress_set(search.data.calibration, best.lookup_safety_margin), best.logrows
-    )
-    return best, paths
+    stress = stress_set(search.data.calibration, search.data.heldout, best.lookup_safety_margin, kinds, coverage)
+    return size_layout(chosen.paths, search.config, best, stress, best.logrows)
 
 
 def tune(
     paths: CircuitPaths, config: CircuitConfig, data: TuningData, scratch: Path, reporter: Reporter
 ) -> tuple[TuningReport, CircuitPaths]:
-    """Run the search; returns the report and the candidate folder holding the chosen settings."""
+    """Run the search; returns the report and the candidate folder holding the chosen settings.
+
+    TuningFailed (with the report) if nothing fits: with ezkl's own reason when plain ezkl
+    fails on this model too.
+    """
     start = time.perf_counter()
-    search = _Search(paths, config, data, scratch)
-    with timed_stage(reporter, "tune", "scales") as outcome:
-        passed = search_scales(search)
-        outcome.detail = f"{len(passed)} scale choices within bounds"
-    if not passed:
-        raise SettingsError(
-            "no scale in the search keeps the accuracy bounds "
-            f"(max error {search.max_error}, agreement {search.min_agreement})",
-            hint="loosen --max-error / --min-agreement, or raise the input scale",
-        )
-    ranked = []
-    with timed_stage(reporter, "tune", "layouts") as outcome:
-        for judged in passed:
-            bits = decomposition_bits(search, judged.layout)
-            if bits is None:
-                search.record("layout", judged.layout, "overflows even the widest decomposition")
-                continue
-            ranked.extend(layouts_for(search, judged, bits))
-        outcome.detail = f"{len(ranked)} layouts estimated"
-    measured = measure_finalists(search, pick_finalists(ranked), reporter)
-    if not measured:
-        raise SettingsError("no layout could be sized within max_logrows", hint="raise --max-logrows")
-    deployable = [trial for trial in measured if trial.status == "measured"]
-    if not deployable:
-        reporter.warn("no finalist's verifier fits EIP-170's 24,576 bytes: deploy with `--reusable`")
-    candidates = deployable or measured
-    winner = min(candidates, key=objective_key(config.objective, candidates))
-    chosen, chosen_paths = widest_margin(search, winner.layout)
-    winner.status = "chosen"
+    search = Search(paths, config, data, scratch, reporter)
     report = TuningReport(
         objective=config.objective,
-        max_error=search.max_error,
-        min_agreement=search.min_agreement,
-        decision=data.decision_name,
-        chosen=chosen,
-        seconds=round(time.perf_counter() - start, 2),
-        trials=search.trials,
+        outputs=bound_records(search.bounds),
+        max_error=config.max_error,
+        max_rel_error=config.max_rel_error if config.max_error is None else None,
+        decision=data.decision.name if data.decision else None,
+        min_agreement=config.min_agreement if data.decision else None,
+        coverage=config.coverage,
+        budget_s=config.tune_budget,
     )
-    return report, chosen_paths
+    with timed_stage(reporter, "tune", "ezkl's own settings") as outcome:
+        baseline, ezkl_error = ezkl_baseline(search)
+        search.has_candidate = baseline is not None
+        status = search.trials[-1].status if search.trials else ""
+        logrows = baseline.layout.logrows if baseline is not None else None
+        outcome.detail = f"ezkl's settings (logrows {logrows}): {status}" if logrows else f"ezkl's settings: {status}"
+    finalists = search_layouts(search)
+    if baseline is not None:
+        finalists.append(baseline)
+    winner = _measure_and_choose(search, finalists)
+    report.work_s = round(search.budget.spent, 2)
+    report.seconds = round(time.perf_counter() - start, 2)
+    report.trials = search.trials  # the model copied the list it was given
+    if winner is None:
+        report.failure = _failure(search, ezkl_error)
+        raise TuningFailed(report.failure, report, hint=_failure_hint(search, ezkl_error))
+    if winner.source == "tuned" and winner.paths.root.name != "ezkl":
+        winner.layout = widest_margin(search, winner)
+    report.chosen, report.winner = winner.layout, "ezkl" if winner.source == "ezkl" else "tuned"
+    return report, winner.paths
+
+
+def _measure_and_choose(search: Search, finalists: list[Finalist]) -> Finalist | None:
+    """Keys for the finalists, the objective's pick, and a proof of it that must verify."""
+    measured = measure(search, finalists)
+    while measured:
+        winner = choose(search, measured)
+        try:
+            if winner.trial is not None and winner.trial.prove_s is None:
+                winner.trial.prove_s = round(prove_once(search, winner).prove_s, 4)
+        except CircuitError as exc:
+            if winner.trial is not None:
+                winner.trial.status = exc.message
+            measured.remove(winner)
+            continue
+        if winner.trial is not None:
+            winner.trial.status = "chosen"
+        return winner
+    return None
+
+
+def _failure(search: Search, ezkl_error: str | None) -> str:
+    if ezkl_error is not None and not any(t.status == "passed" for t in search.trials if t.phase == "scales"):
+        return f"no settings fit this model, and plain ezkl fails on it too: {ezkl_error}"
+    if not any(t.status == "passed" for t in search.trials if t.phase in ("scales", "ezkl")):
+        return f"no scale in the search keeps the accuracy bounds ({search.bounds.describe()})"
+    return f"no layout within the bounds could be sized within {search.config.max_logrows} logrows"
+
+
+def _failure_hint(search: Search, ezkl_error: str | None) -> str:
+    if ezkl_error is not None and "scales" not in _failure(search, ezkl_error):
+        return "see circuits/<name>/ezkl.log; check the model runs in onnxruntime with your data"
+    if "accuracy" in _failure(search, ezkl_error):
+        return "loosen --max-rel-error / --max-error / --min-agreement, or raise --input-scale"
+    return "raise --max-logrows, or loosen the bounds so smaller scales pass"
