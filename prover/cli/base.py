@@ -45,9 +45,31 @@ SettingsOpt = Annotated[
         "--settings", help="tuned (default: search for the cheapest circuit) | manual | ezkl-default (baseline)"
     ),
 ]
-MaxErrorOpt = Annotated[Optional[float], typer.Option(help="Tuner bound: max |circuit - float| on held-out data.")]
+MaxErrorOpt = Annotated[
+    Optional[float], typer.Option(help="Tuner bound: one absolute max |circuit - float| for every output.")
+]
+MaxRelErrorOpt = Annotated[
+    Optional[float],
+    typer.Option(help="Tuner bound: max |circuit - float| per output over its max |value| (default 0.01)."),
+]
+DecisionOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Outputs are a classification: argmax | threshold:T (judged on agreement, near-ties aside)."),
+]
 MinAgreementOpt = Annotated[Optional[float], typer.Option(help="Tuner bound: share of equal decisions (default 1.0).")]
 ObjectiveOpt = Annotated[Optional[str], typer.Option(help="Tuner objective: prove | gas | balanced (default).")]
+TuneBudgetOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        help="Tuning work in seconds, estimated from circuit sizes (default 120); then the best so far wins. "
+        "0: ezkl's own calibrated settings."
+    ),
+]
+MaxLogrowsOpt = Annotated[Optional[int], typer.Option(help="No circuit above 2^N rows (default 24).")]
+CoverageOpt = Annotated[
+    Optional[str],
+    typer.Option(help="Size lookups for: calibration (default, like ezkl) | input-box (every accepted input proves)."),
+]
 
 
 def handles_errors(command: F) -> F:
@@ -66,12 +88,9 @@ def handles_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def tuning_overrides(
-    settings: str | None, max_error: float | None, min_agreement: float | None, objective: str | None
-) -> dict[str, object]:
-    """Config overrides from the tuning flags shared by `build` and `tune` (None: unset)."""
-    values = {"settings": settings, "max_error": max_error, "min_agreement": min_agreement, "objective": objective}
-    return {key: value for key, value in values.items() if value is not None}
+def overrides_from(**flags: object) -> dict[str, object]:
+    """Config overrides from command flags; a flag left unset (None) keeps the recorded value."""
+    return {key: value for key, value in flags.items() if value is not None}
 
 
 def emit_json(document: Any) -> None:

@@ -7,26 +7,32 @@ that build, so `prover inspect` or `prover --help` answer at once.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from prover import ezkl_api
-from prover.artifacts import circuit_paths, load_manifest
+from prover.artifacts import Manifest, circuit_paths, load_manifest, readable_manifest
 from prover.cli.base import (
+    CoverageOpt,
+    DecisionOpt,
     JsonOpt,
     MaxErrorOpt,
+    MaxLogrowsOpt,
+    MaxRelErrorOpt,
     MinAgreementOpt,
     ObjectiveOpt,
     SettingsOpt,
+    TuneBudgetOpt,
     WorkdirOpt,
     app,
     emit_json,
     handles_errors,
-    tuning_overrides,
+    overrides_from,
 )
-from prover.cli.render import RichReporter, err, finalists_table, print_fidelity, show_table
+from prover.cli.render import RichReporter, err, models_table, print_fidelity, print_tuning, print_wide, show_table
 from prover.config import Visibility
+from prover.datasets import Dataset, load_dataset, sample, sample_count
 from prover.errors import ProverError, UnknownModelError
 from prover.proving.circuit import manifest_summary
 from prover.proving.prove import write_input
@@ -37,31 +43,64 @@ VisOpt = Optional[Visibility]
 @app.command("models")
 @handles_errors
 def models_command(workdir: WorkdirOpt = Path("."), json_out: JsonOpt = False) -> None:
-    """List the reference models `prover build NAME` can build, and which are built in the workdir."""
+    """List the reference models `prover build NAME` can build, and the circuits built from your ONNX."""
     from models import get_model, model_names
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in model_names():
         model = get_model(name)
-        built = circuit_paths(workdir, name).manifest.exists()
         rows.append(
             {
                 "name": name,
+                "source": "reference",
                 "description": model.description,
                 "input_shape": list(model.input_shape),
                 "decision": model.decision_name,
-                "built": built,
+                "built": circuit_paths(workdir, name).manifest.exists(),
+            }
+        )
+    for manifest in custom_circuits(workdir):
+        info = manifest.info
+        rows.append(
+            {
+                "name": manifest.name,
+                "source": "onnx",
+                "description": "your ONNX model",
+                "input_shape": info.input_shapes if info else None,
+                "input_types": info.input_types if info else None,
+                "outputs": dict(zip(info.output_names, info.output_shapes, strict=False)) if info else None,
+                "decision": manifest.config.decision,
+                "built": manifest.srs is not None and "pk" in manifest.files,
             }
         )
     if json_out:
         emit_json(rows)
         return
-    for row in rows:
-        state = "[green]built[/]" if row["built"] else "[dim]not built[/]"
-        err.print(
-            f"[bold]{row['name']:<8}[/] {row['description']}  [dim]input {row['input_shape']}, "
-            f"decision: {row['decision']}[/]  {state}"
-        )
+    print_wide(models_table(rows))
+
+
+def _tensors(names: list[str], kinds: list[str], shapes: list[list[int]]) -> str:
+    """`x: int64[1, 8], y: float32[1, 2]` (names and types where the manifest has them)."""
+    parts = []
+    for index, shape in enumerate(shapes):
+        name = f"{names[index]}: " if index < len(names) else ""
+        kind = kinds[index] if index < len(kinds) else ""
+        parts.append(f"{name}{kind}{shape}")
+    return ", ".join(parts)
+
+
+def custom_circuits(workdir: Path) -> list[Manifest]:
+    """Circuits in `workdir` built from a user's ONNX, by name; unreadable manifests skipped."""
+    found = []
+    for folder in sorted((workdir / "circuits").glob("*/")):
+        try:
+            paths = circuit_paths(workdir, folder.name)
+        except ProverError:
+            continue
+        manifest = readable_manifest(paths)
+        if manifest is not None and manifest.source == "onnx":
+            found.append(manifest)
+    return found
 
 
 @app.command("build")
@@ -78,8 +117,13 @@ def build_command(
     param_visibility: Annotated[VisOpt, typer.Option(help="fixed | hashed | private (off-chain only)")] = None,
     settings: SettingsOpt = None,
     max_error: MaxErrorOpt = None,
+    max_rel_error: MaxRelErrorOpt = None,
+    decision: DecisionOpt = None,
     min_agreement: MinAgreementOpt = None,
     objective: ObjectiveOpt = None,
+    tune_budget: TuneBudgetOpt = None,
+    max_logrows: MaxLogrowsOpt = None,
+    coverage: CoverageOpt = None,
     input_scale: Annotated[
         Optional[int], typer.Option(help="Input bits (manual); centre of the tuner's search.")
     ] = None,
@@ -96,24 +140,27 @@ def build_command(
     from models import model_names
     from prover.pipeline.builds import build
 
-    overrides: dict[str, object] = {
-        key: value
-        for key, value in {
-            "input_visibility": input_visibility,
-            "output_visibility": output_visibility,
-            "param_visibility": param_visibility,
-            "input_scale": input_scale,
-            "param_scale": param_scale,
-            "decomp_base": decomp_base,
-            "decomp_legs": decomp_legs,
-            "num_inner_cols": inner_cols,
-            "logrows": logrows,
-        }.items()
-        if value is not None
-    }
-    overrides.update(tuning_overrides(settings, max_error, min_agreement, objective))
-    if offchain:
-        overrides["onchain"] = False
+    overrides = overrides_from(
+        input_visibility=input_visibility,
+        output_visibility=output_visibility,
+        param_visibility=param_visibility,
+        input_scale=input_scale,
+        param_scale=param_scale,
+        decomp_base=decomp_base,
+        decomp_legs=decomp_legs,
+        num_inner_cols=inner_cols,
+        logrows=logrows,
+        settings=settings,
+        max_error=max_error,
+        max_rel_error=max_rel_error,
+        decision=decision,
+        min_agreement=min_agreement,
+        objective=objective,
+        tune_budget=tune_budget,
+        max_logrows=max_logrows,
+        coverage=coverage,
+        onchain=False if offchain else None,
+    )
     if onnx is not None:
         if name is not None or circuit_name is None or data is None:
             raise ProverError(
@@ -133,10 +180,16 @@ def build_command(
     else:
         if name is None:
             raise ProverError("name a reference model or pass --onnx", hint="see `prover models`")
-        if name not in model_names():
-            raise UnknownModelError(f"unknown model {name!r}")
         if data is not None or holdout is not None:
-            raise ProverError("--data and --holdout are for --onnx models; reference models bring their own")
+            raise ProverError(
+                "--data and --holdout are for --onnx models; a built circuit keeps its own",
+                hint=f"prover build --onnx model.onnx --name {name} --data calib.json",
+            )
+        if name not in model_names() and not circuit_paths(workdir, name).manifest.exists():
+            raise UnknownModelError(
+                f"no reference model or circuit built from your ONNX named {name!r}",
+                hint="see `prover models`, or build yours with `prover build --onnx`",
+            )
         circuit = build(name, workdir, overrides=overrides, srs=srs, reporter=RichReporter())
     if json_out:
         emit_json(circuit.summary())
@@ -150,16 +203,40 @@ def build_command(
 def tune_command(
     name: Annotated[str, typer.Argument(help="Reference model or built circuit.")],
     max_error: MaxErrorOpt = None,
+    max_rel_error: MaxRelErrorOpt = None,
+    decision: DecisionOpt = None,
     min_agreement: MinAgreementOpt = None,
     objective: ObjectiveOpt = None,
+    tune_budget: TuneBudgetOpt = None,
+    max_logrows: MaxLogrowsOpt = None,
+    coverage: CoverageOpt = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Print the recorded search, every candidate, without tuning again.")
+    ] = False,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
     """Search scales, decomposition, columns, margin and logrows for the cheapest circuit within bounds."""
-    from prover.pipeline.builds import build_model
+    if explain:
+        manifest = load_manifest(circuit_paths(workdir, name))
+        assert manifest is not None
+        if manifest.tuning is None:
+            raise ProverError(f"circuit {name!r} was not tuned", hint=f"run `prover tune {name}`")
+    else:
+        from prover.pipeline.builds import build_model
 
-    overrides = tuning_overrides("tuned", max_error, min_agreement, objective)
-    manifest = build_model(name, workdir, overrides=overrides, reporter=RichReporter())
+        overrides = overrides_from(
+            settings="tuned",
+            max_error=max_error,
+            max_rel_error=max_rel_error,
+            decision=decision,
+            min_agreement=min_agreement,
+            objective=objective,
+            tune_budget=tune_budget,
+            max_logrows=max_logrows,
+            coverage=coverage,
+        )
+        manifest = build_model(name, workdir, overrides=overrides, reporter=RichReporter())
     tuning = manifest.tuning
     if tuning is None:
         raise ProverError("the build did not record a tuning report")
@@ -172,15 +249,7 @@ def tune_command(
             }
         )
         return
-    phases: dict[str, int] = {}
-    for trial in tuning.trials:
-        phases[trial.phase] = phases.get(trial.phase, 0) + 1
-    err.print(
-        f"tried {', '.join(f'{count} {phase}' for phase, count in phases.items())} candidates "
-        f"in {tuning.seconds:.1f} s (objective: {tuning.objective})"
-    )
-    err.print(finalists_table([t for t in tuning.trials if t.prove_s is not None]))
-    err.print(f"chosen: {tuning.chosen.short()}")
+    print_tuning(tuning, every=explain)
 
 
 @app.command("inspect")
@@ -214,6 +283,9 @@ def inspect_command(
     if info is not None:
         rows += [
             ("logrows / rows", f"{info.logrows} / {info.num_rows:,}"),
+            ("inputs", _tensors(info.input_names, info.input_types, info.input_shapes)),
+            ("outputs", _tensors(info.output_names, [], info.output_shapes)),
+            *([("dynamic axes", f"{', '.join(info.dynamic_axes)} fixed to 1")] if info.dynamic_axes else []),
             ("scales", f"inputs {info.input_scales}, params {info.param_scale}, outputs {info.output_scales}"),
             ("layout", f"{manifest.config.settings}: {info.layout.short()}"),
             ("input range", ", ".join(f"[{lo:.4g}, {hi:.4g}]" for lo, hi in info.input_range)),
@@ -230,21 +302,35 @@ def inspect_command(
 @app.command("example")
 @handles_errors
 def example_command(
-    name: Annotated[str, typer.Argument(help="Reference model name.")],
+    name: Annotated[str, typer.Argument(help="Reference model, or a circuit built from your ONNX.")],
     out: Annotated[Optional[Path], typer.Option(help="Where to write it (default WORKDIR/NAME-input.json).")] = None,
-    index: Annotated[int, typer.Option(help="Which held-out sample.")] = 0,
+    index: Annotated[int, typer.Option(help="Which held-out (or calibration) sample.")] = 0,
     workdir: WorkdirOpt = Path("."),
 ) -> None:
-    """Write one encoded held-out input of a reference model, ready for `prover prove`."""
-    from models import get_model
+    """Write one held-out input, ready for `prover prove`: a reference model's, or one from your circuit's data."""
+    from models import get_model, model_names
 
-    try:
-        model = get_model(name)
-    except KeyError:
-        raise UnknownModelError(f"unknown model {name!r}") from None
-    heldout = model.heldout_set()
-    if not 0 <= index < len(heldout):
-        raise ProverError(f"--index must be in [0, {len(heldout) - 1}]")
+    if name in model_names():
+        samples, where = [get_model(name).heldout_set()], "held-out"
+    else:
+        samples, where = _circuit_samples(name, workdir)
+    count = sample_count(samples)
+    if not 0 <= index < count:
+        raise ProverError(f"--index must be in [0, {count - 1}]")
     out = out or workdir / f"{name}-input.json"
-    write_input(out, [heldout[index : index + 1]])
-    err.print(f"wrote held-out sample {index} of {name} to {out}")
+    write_input(out, sample(samples, index))
+    err.print(f"wrote {where} sample {index} of {name} to {out}")
+
+
+def _circuit_samples(name: str, workdir: Path) -> tuple[Dataset, str]:
+    """A user circuit's held-out data (its calibration data if it has none)."""
+    paths = circuit_paths(workdir, name)
+    manifest = readable_manifest(paths)
+    if manifest is None or manifest.info is None:
+        raise UnknownModelError(
+            f"no reference model or built circuit named {name!r}",
+            hint="see `prover models`, or build yours with `prover build --onnx`",
+        )
+    key = "heldout" if "heldout" in manifest.files else "calibration"
+    data = load_dataset(paths.root / manifest.files[key].path, manifest.info.input_shapes)
+    return data, "held-out" if key == "heldout" else "calibration"

@@ -47,9 +47,11 @@ def prove_command(
     warn_dev_srs(circuit)
     with err.status("proving", spinner="dots"):
         result = circuit.prove(input_file, out)
+    names = output_names(circuit)
     document = {
         "proof": str(result.proof_path),
         "outputs": result.outputs,
+        "output_names": names,
         "proof_bytes": result.proof_bytes,
         "file_bytes": result.file_bytes,
         "prove_seconds": round(result.prove_seconds, 4),
@@ -60,12 +62,24 @@ def prove_command(
     show_table(
         f"proof for {name}",
         [
-            ("outputs", ", ".join(f"{v:.6g}" for tensor in result.outputs for v in tensor)),
+            *((label, shown_values(tensor)) for label, tensor in zip(names, result.outputs, strict=False)),
             ("proof", str(result.proof_path)),
             ("size", f"{result.proof_bytes:,} bytes of proof ({result.file_bytes:,} bytes of JSON)"),
             ("proving time", f"{result.prove_seconds:.3f} s"),
         ],
     )
+
+
+def output_names(circuit: Circuit) -> list[str]:
+    """The ONNX graph's output names (circuits built before they were recorded: numbered)."""
+    recorded = circuit.info.output_names
+    return recorded or [f"output {index}" for index in range(len(circuit.info.output_scales))]
+
+
+def shown_values(values: list[float], limit: int = 16) -> str:
+    """One output tensor's values, the first `limit` of a long one."""
+    shown = ", ".join(f"{value:.6g}" for value in values[:limit])
+    return shown + (f", … ({len(values)} values)" if len(values) > limit else "")
 
 
 @app.command("verify")

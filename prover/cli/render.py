@@ -25,7 +25,7 @@ from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
-from prover.artifacts import Manifest, TrialRecord
+from prover.artifacts import Manifest, TuningReport
 from prover.progress import Reporter, StageStatus
 
 if TYPE_CHECKING:
@@ -165,17 +165,52 @@ def print_wide(table: Table) -> None:
     Console(stderr=True, highlight=False, width=max(err.width, needed)).print(table)
 
 
+def _input_text(row: dict[str, Any]) -> str:
+    """`[8]` for a reference model; `int64[1, 8], float32[1, 2]` for an ONNX one."""
+    if row["source"] == "reference":
+        return str(row["input_shape"])
+    shapes, kinds = row.get("input_shape") or [], row.get("input_types") or []
+    return ", ".join(f"{kind}{shape}" for kind, shape in zip(kinds, shapes, strict=False)) or "-"
+
+
+def models_table(rows: list[dict[str, Any]]) -> Table:
+    """Reference models and the user's built ONNX circuits, one row each."""
+    table = Table(title="models", title_justify="left", box=None, pad_edge=False)
+    for column in ("name", "source", "inputs", "decision", "state", "description"):
+        table.add_column(column)
+    for row in rows:
+        state = "[green]built[/]" if row["built"] else "[dim]not built[/]"
+        table.add_row(
+            f"[bold]{row['name']}[/]",
+            row["source"],
+            _input_text(row),
+            row["decision"] or "-",
+            state,
+            row["description"],
+        )
+    return table
+
+
 def print_fidelity(manifest: Manifest) -> None:
+    """The circuit's errors per output beside the bound each was held to, then agreement."""
     report = manifest.fidelity
     if report is None:
         return
-    line = (
+    verdict = {True: " [green]within bounds[/]", False: " [red]outside bounds[/]", None: ""}[report.within_bounds]
+    err.print(
         f"fidelity on {report.samples} {report.dataset} samples: max |err| {report.max_abs_error:.4g}, "
-        f"mean |err| {report.mean_abs_error:.4g}"
+        f"mean |err| {report.mean_abs_error:.4g}{verdict}"
     )
+    for output in report.outputs:
+        bound = f" (bound {output.bound:.3g}" if output.bound is not None else " (no bound"
+        err.print(
+            f"  {output.name}: max |err| {output.max_abs_error or 0:.4g}{bound}, max |value| {output.magnitude:.4g})"
+        )
     if report.agreement is not None:
-        line += f", {report.decision} agreement {report.agreement:.1%}"
-    err.print(line)
+        err.print(
+            f"  {report.decision} agreement {report.agreement:.1%} where the float margin is clear"
+            + (f"; {report.disagreements} decisions differ, near-ties counted" if report.disagreements else "")
+        )
 
 
 def results_table(rows: list[Any], runs: int) -> Table:
@@ -227,19 +262,47 @@ def results_table(rows: list[Any], runs: int) -> Table:
     return table
 
 
-def finalists_table(trials: list[TrialRecord]) -> Table:
-    table = Table(title="finalists (set up and proved)", title_justify="left")
-    for column in ("layout", "prove s", "setup s", "pk MB", "proof B", "verifyProof gas", ""):
-        table.add_column(column, justify="left" if column == "layout" else "right")
-    for trial in trials:
+def print_tuning(report: TuningReport, every: bool) -> None:
+    """What the tuner tried, under which bounds, and what won (or why nothing did)."""
+    phases: dict[str, int] = {}
+    for trial in report.trials:
+        phases[trial.phase] = phases.get(trial.phase, 0) + 1
+    err.print(
+        f"tried {', '.join(f'{count} {phase}' for phase, count in phases.items())} candidates in "
+        f"{report.seconds:.1f} s (work {report.work_s:.0f} of {report.budget_s:.0f} s budgeted; "
+        f"objective {report.objective}, coverage {report.coverage})"
+    )
+    bounds = [f"{o.name} <= {o.bound:.3g}" for o in report.outputs if o.bound is not None]
+    if bounds:
+        err.print("bounds: max |err| " + ", ".join(bounds))
+    if report.decision:
+        err.print(f"bounds: {report.decision} agreement >= {report.min_agreement or 0:.0%} (near-ties aside)")
+    print_wide(trials_table(report, every))
+    if report.chosen is not None:
+        err.print(f"chosen ({report.winner}): {report.chosen.short()}")
+    if report.failure:
+        err.print(f"[red]failed:[/] {report.failure}")
+
+
+def trials_table(report: TuningReport, every: bool) -> Table:
+    """The tuner's candidates and why each stopped; only ezkl's and the finalists unless `every`."""
+    table = Table(title="tuning: candidates and why each stopped", title_justify="left")
+    for column in ("phase", "scales", "decomp", "cols", "logrows", "max |err|", "pk MB", "gas", "status"):
+        table.add_column(column, justify="left" if column in ("phase", "scales", "decomp", "status") else "right")
+    for trial in report.trials:
+        if not every and trial.phase not in ("ezkl", "finalist"):
+            continue
+        layout = trial.layout
         table.add_row(
-            trial.layout.short(),
-            f"{trial.prove_s:.3f}",
-            f"{trial.setup_s or 0:.2f}",
-            f"{(trial.pk_bytes or 0) / 1e6:.1f}",
-            f"{trial.proof_bytes or 0:,}",
+            trial.phase + (" (ezkl)" if trial.source == "ezkl" and trial.phase != "ezkl" else ""),
+            f"{layout.input_scale}/{layout.param_scale} x{layout.scale_rebase_multiplier}" if layout else "-",
+            f"{layout.decomp_base}^{layout.decomp_legs}" if layout else "-",
+            str(layout.num_inner_cols) if layout else "-",
+            str(layout.logrows) if layout and trial.phase != "scales" else "-",
+            f"{trial.max_abs_error:.3g}" if trial.max_abs_error is not None else "-",
+            f"{trial.pk_bytes / 1e6:.1f}" if trial.pk_bytes else "-",
             f"{trial.verify_gas:,}" if trial.verify_gas else "-",
-            "[green]chosen[/]" if trial.status == "chosen" else "",
+            f"[green]{trial.status}[/]" if trial.status == "chosen" else trial.status,
         )
     return table
 
