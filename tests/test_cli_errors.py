@@ -171,7 +171,9 @@ def test_build_private_params_on_chain_is_refused_and_keeps_artifacts(workdir_co
 def test_build_unknown_model_is_refused(tmp_path: Path) -> None:
     """A typo in a model name must say it is unknown and point at `prover models`."""
     result = run_cli("build", "nosuchmodel", "--workdir", tmp_path)
-    assert_clean_error(result, "unknown model 'nosuchmodel'", "prover models")
+    assert_clean_error(
+        result, "no reference model or circuit built from your ONNX named 'nosuchmodel'", "prover models"
+    )
     assert not (tmp_path / "circuits" / "nosuchmodel").exists()
 
 

@@ -94,7 +94,10 @@ def test_user_onnx_model_builds_proves_verifies(tmp_path: Path) -> None:
     )
     assert built.code == 0, built.stderr
     summary = json.loads(built.stdout)
-    assert summary["fidelity"]["samples"] == 40 and summary["fidelity"]["decision"] == "argmax"
+    # no --decision: an unknown model is held to 1% of each output's magnitude, no decision
+    assert summary["fidelity"]["samples"] == 40 and summary["fidelity"]["decision"] is None
+    (output,) = summary["fidelity"]["outputs"]
+    assert output["max_abs_error"] <= output["bound"] == pytest.approx(0.01 * output["magnitude"])
     assert summary["visibilities"] == {"input": "public", "output": "public", "params": "fixed"}
 
     proof = tmp_path / "proof.json"

@@ -17,8 +17,8 @@ from prover.datasets import load_dataset
 from prover.errors import SettingsError
 from prover.pipeline.builds import build_reference
 from prover.pipeline.export import inspect_onnx
+from prover.pipeline.finalists import objective_key
 from prover.pipeline.sizing import candidate_paths, size_layout, stress_set
-from prover.pipeline.tuner import objective_key
 from prover.progress import SilentReporter
 
 LAYOUT_FIELDS = (
@@ -38,14 +38,14 @@ def test_tuned_build_records_its_search_and_keeps_every_decision(built: Path, na
     manifest = manifest_of(built, name)
     tuning, info, fidelity = manifest.tuning, manifest.info, manifest.fidelity
     assert tuning is not None and info is not None and fidelity is not None
-    assert {trial.phase for trial in tuning.trials} == {"scales", "layout", "finalist"}
+    assert {trial.phase for trial in tuning.trials} == {"ezkl", "scales", "layout", "finalist"}
     pruned = [t for t in tuning.trials if t.phase == "scales" and t.status != "passed"]
     assert all(t.status for t in pruned)
     chosen = [t for t in tuning.trials if t.status == "chosen"]
     assert len(chosen) == 1 and chosen[0].prove_s is not None and chosen[0].pk_bytes is not None
     for field in LAYOUT_FIELDS:
         assert getattr(info.layout, field) == getattr(tuning.chosen, field) == getattr(chosen[0].layout, field)
-    measured = [t for t in tuning.trials if t.status in ("measured", "chosen")]
+    measured = [t for t in tuning.trials if t.phase == "finalist" and t.status in ("measured", "chosen")]
     key = objective_key(tuning.objective, measured)
     assert key(chosen[0]) == min(map(key, measured))
     assert fidelity.dataset == "heldout" and fidelity.agreement == 1.0  # the default bound: every decision kept
@@ -58,7 +58,9 @@ def test_sizing_agrees_with_ezkl_calibration(built: Path, tmp_path: Path) -> Non
     config = CircuitConfig()
     calibration = load_dataset(source.calibration, inspect_onnx(source.onnx).input_shapes)
     layout = Layout(input_scale=8, param_scale=8, scale_rebase_multiplier=10, decomp_base=1024, decomp_legs=3)
-    ours = size_layout(candidate_paths(tmp_path, "ours", source), config, layout, stress_set(calibration, 2), 20)
+    ours = size_layout(
+        candidate_paths(tmp_path, "ours", source), config, layout, stress_set(calibration, calibration, 2), 20
+    )
 
     theirs = tmp_path / "ezkl-settings.json"
     args = ezkl.PyRunArgs()
@@ -76,7 +78,13 @@ def test_layout_that_overflows_is_refused(built: Path, tmp_path: Path) -> None:
     calibration = load_dataset(source.calibration, inspect_onnx(source.onnx).input_shapes)
     tiny = Layout(input_scale=8, param_scale=8, decomp_base=64, decomp_legs=2)
     with pytest.raises(SettingsError, match="overflows"):
-        size_layout(candidate_paths(tmp_path, "tiny", source), CircuitConfig(), tiny, stress_set(calibration, 2), 20)
+        size_layout(
+            candidate_paths(tmp_path, "tiny", source),
+            CircuitConfig(),
+            tiny,
+            stress_set(calibration, calibration, 2),
+            20,
+        )
 
 
 def test_manual_settings_are_used_exactly(workdir_copy: Path) -> None:

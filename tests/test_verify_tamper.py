@@ -128,7 +128,9 @@ def test_prove_table_prints_rescaled_outputs(built: Path, digits_run: tuple[CliR
     """Without --json, prove shows the rescaled outputs a human can check against the model."""
     result, input_file, proof = digits_run
     assert proof.exists()
-    row = next(line for line in result.stderr.splitlines() if "outputs" in line)
+    info = manifest_of(built, "digits").info
+    assert info is not None and len(info.output_names) == 1  # one row, named as in the ONNX graph
+    row = next(line for line in result.stderr.splitlines() if line.startswith(f"│ {info.output_names[0]} "))
     printed = np.asarray([float(v) for v in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", row)])
     x = np.asarray(input_values(input_file), dtype=np.float64).reshape(1, 1, 8, 8)
     expected = run_onnx(built / "circuits" / "digits" / "network.onnx", [x]).ravel()
