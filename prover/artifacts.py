@@ -191,8 +191,14 @@ class OutputFidelity(BaseModel):
 
     name: str
     magnitude: float = Field(description="max |float output| over calibration and held-out data")
-    bound: float | None = Field(default=None, description="max |circuit - float| allowed (None: unbounded)")
+    bound: float | None = Field(
+        default=None, description="max |circuit - float| allowed at this magnitude (None: unbounded)"
+    )
+    relative: float | None = Field(
+        default=None, description="if set, each sample is held to this share of its own |value| (floored)"
+    )
     max_abs_error: float | None = None
+    bound_used: float | None = Field(default=None, description="worst error over the error its sample was allowed")
 
 
 class FidelityReport(BaseModel):

@@ -24,6 +24,7 @@ def _bounds(magnitudes: list[float], sizes: list[int], decision: str | None = No
         decision=parse_decision(decision, sizes, shapes) if decision else None,
         min_agreement=1.0,
         magnitudes=magnitudes,
+        max_rel_error=0.01,
     )
 
 
@@ -34,6 +35,24 @@ def test_each_output_is_held_to_one_percent_of_its_own_magnitude() -> None:
     assert bounds.judge(np.array([[100.5, 1.0]]), reference).failure is None
     failure = bounds.judge(np.array([[100.0, 1.05]]), reference).failure
     assert failure is not None and failure.startswith("out1: max error 0.05 > 0.01")
+
+
+def test_each_sample_is_held_to_its_own_magnitude() -> None:
+    """A tensor that reaches 100 in one sample and 20 in another: 0.5 off passes on the first,
+    not on the second (1% of 20), whatever the tensor's largest value."""
+    bounds = _bounds([100.0], [2])
+    reference = np.array([[100.0, 0.0], [20.0, 0.0]])
+    assert bounds.judge(reference + [[0.5, 0.0], [0.15, 0.0]], reference).failure is None
+    failure = bounds.judge(reference + [[0.0, 0.0], [0.5, 0.0]], reference).failure
+    assert failure == "out0: max error 0.5 > 0.2 (sample 1)"
+
+
+def test_a_sample_near_zero_is_held_to_a_tenth_of_the_largest() -> None:
+    bounds = _bounds([100.0], [1])
+    reference = np.array([[100.0], [0.001]])
+    judgement = bounds.judge(reference + [[0.0], [0.09]], reference)
+    assert judgement.failure is None and judgement.usage == [pytest.approx(0.9)]
+    assert bounds.judge(reference + [[0.0], [0.11]], reference).failure is not None
 
 
 def test_an_output_that_rounds_to_zero_cannot_pass() -> None:

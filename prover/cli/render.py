@@ -202,7 +202,13 @@ def print_fidelity(manifest: Manifest) -> None:
         f"mean |err| {report.mean_abs_error:.4g}{verdict}"
     )
     for output in report.outputs:
-        bound = f" (bound {output.bound:.3g}" if output.bound is not None else " (no bound"
+        if output.relative is not None:
+            used = f", {output.bound_used:.0%} of it used" if output.bound_used is not None else ""
+            bound = f" (bound {output.relative:.3g} of each sample's |value|{used}"
+        elif output.bound is not None:
+            bound = f" (bound {output.bound:.3g}"
+        else:
+            bound = " (no bound"
         err.print(
             f"  {output.name}: max |err| {output.max_abs_error or 0:.4g}{bound}, max |value| {output.magnitude:.4g})"
         )
@@ -273,7 +279,9 @@ def print_tuning(report: TuningReport, every: bool) -> None:
         f"objective {report.objective}, coverage {report.coverage})"
     )
     bounds = [f"{o.name} <= {o.bound:.3g}" for o in report.outputs if o.bound is not None]
-    if bounds:
+    if report.outputs and report.outputs[0].relative is not None:
+        err.print(f"bounds: max |err| <= {report.outputs[0].relative:.3g} of each sample's |value| per output")
+    elif bounds:
         err.print("bounds: max |err| " + ", ".join(bounds))
     if report.decision:
         err.print(f"bounds: {report.decision} agreement >= {report.min_agreement or 0:.0%} (near-ties aside)")

@@ -1,12 +1,15 @@
 """Accuracy bounds: when a circuit's fixed-point outputs are close enough to the float model.
 
-The default means the same thing for any model: per output tensor, the largest
-|circuit - float| on the judged data stays within `max_rel_error` of that tensor's
-largest magnitude over calibration and held-out data. A relative bound follows each
-output's own size, so a logit in the hundreds and a probability near 0.01 are both held
-to 1% of themselves; a tensor that is (nearly) always zero is held to a floor of a
-thousandth of the model's largest output instead, so a circuit that rounds everything to
-zero cannot pass by accident. `--max-error` replaces all of that with one absolute bound.
+The default means the same thing for any model and for every single proof: per output
+tensor and per sample, |circuit - float| stays within `max_rel_error` of that sample's
+own largest |value| in the tensor. A relative bound follows each output's own size, so
+a logit in the hundreds and a probability near 0.01 are both held to 1% of themselves,
+and a user checking one inference sees it within 1% of what onnxruntime says. Two floors
+keep it finite: a sample's magnitude counts down to a tenth of the tensor's largest over
+calibration and held-out data (a value crossing zero would otherwise demand ever finer
+scales), and a tensor that is (nearly) always zero is held to a thousandth of the
+model's largest output, so a circuit that rounds everything to zero cannot pass by
+accident. `--max-error` replaces all of that with one absolute bound.
 
 Decision agreement is judged only where someone said what the decision is: a reference
 model's own decision function, or `--decision argmax` / `--decision threshold:T` for
@@ -32,6 +35,8 @@ DecisionFn = Callable[[np.ndarray], np.ndarray]
 #: an output tensor that stays below this share of the model's largest output is held to it
 ZERO_FLOOR = 1e-3
 ABSOLUTE_FLOOR = 1e-9
+#: a sample's own magnitude counts down to this share of its tensor's largest
+SAMPLE_FLOOR = 0.1
 
 
 @dataclass(frozen=True)
@@ -99,9 +104,11 @@ def _threshold_decision(threshold: float) -> Decision:
 class Judgement:
     """How one circuit did on one dataset, against the bounds."""
 
-    errors: list[float]
+    errors: list[float]  # max |error| per output tensor
     agreement: float | None
     failure: str | None  # None: within every bound
+    #: per tensor, the worst error over the error allowed for its sample (<= 1: within)
+    usage: list[float] = field(default_factory=list)
 
     @property
     def max_abs_error(self) -> float:
@@ -110,7 +117,11 @@ class Judgement:
 
 @dataclass(frozen=True)
 class AccuracyBounds:
-    """Per-output error bounds and the decision to agree on, fixed before any candidate runs."""
+    """Per-output error bounds and the decision to agree on, fixed before any candidate runs.
+
+    `error_bounds` are absolute (--max-error) or, with `max_rel_error`, the loosest a
+    sample may get (its tensor's largest magnitude); each sample is then held to its own.
+    """
 
     output_names: list[str]
     output_sizes: list[int]
@@ -118,11 +129,35 @@ class AccuracyBounds:
     decision: Decision | None
     min_agreement: float
     magnitudes: list[float] = field(default_factory=list)
+    max_rel_error: float | None = None
+
+    def allowed(self, reference: np.ndarray) -> np.ndarray | None:
+        """(samples, tensors): the error each sample's tensor may have; None: unbounded."""
+        if self.error_bounds is None:
+            return None
+        loosest = np.asarray(self.error_bounds, dtype=np.float64)
+        if self.max_rel_error is None:
+            return np.broadcast_to(loosest, (len(reference), len(loosest)))
+        own = sample_errors(reference, np.zeros_like(reference), self.output_sizes)
+        return self.max_rel_error * np.maximum(own, SAMPLE_FLOOR * loosest / self.max_rel_error)
 
     def judge(self, quantized: np.ndarray, reference: np.ndarray) -> Judgement:
-        errors = [float(e) for e in tensor_errors(quantized, reference, self.output_sizes)]
+        gaps = sample_errors(quantized, reference, self.output_sizes)
+        errors = [float(e) for e in gaps.max(axis=0, initial=0.0)]
         agreement = self.agreement(quantized, reference)
-        return Judgement(errors, agreement, self._failure(errors, agreement))
+        allowed = self.allowed(reference)
+        if allowed is None or not len(gaps):
+            return Judgement(errors, agreement, self._failure(None, agreement))
+        ratios = gaps / allowed
+        usage = [float(u) for u in ratios.max(axis=0)]
+        failure = None
+        if max(usage, default=0.0) > 1.0:
+            sample_index, tensor = np.unravel_index(int(np.argmax(ratios)), ratios.shape)
+            failure = (
+                f"{self.output_names[tensor]}: max error {gaps[sample_index, tensor]:.3g} > "
+                f"{allowed[sample_index, tensor]:.3g} (sample {sample_index})"
+            )
+        return Judgement(errors, agreement, self._failure(failure, agreement), usage)
 
     def agreement(self, quantized: np.ndarray, reference: np.ndarray) -> float | None:
         if self.decision is None:
@@ -133,17 +168,18 @@ class AccuracyBounds:
             same = same[clear]
         return float(same.mean()) if same.size else 1.0
 
-    def _failure(self, errors: list[float], agreement: float | None) -> str | None:
-        for name, error, bound in zip(self.output_names, errors, self.error_bounds or [], strict=False):
-            if error > bound:
-                return f"{name}: max error {error:.3g} > {bound:.3g}"
+    def _failure(self, error_failure: str | None, agreement: float | None) -> str | None:
+        if error_failure is not None:
+            return error_failure
         if agreement is not None and agreement < self.min_agreement:
             return f"agreement {agreement:.2%} < {self.min_agreement:.2%}"
         return None
 
     def describe(self) -> str:
         parts = []
-        if self.error_bounds is not None:
+        if self.error_bounds is not None and self.max_rel_error is not None:
+            parts.append(f"max |error| {self.max_rel_error:.3g} of each sample's output magnitude")
+        elif self.error_bounds is not None:
             parts.append(
                 "max |error| "
                 + ", ".join(
@@ -155,11 +191,17 @@ class AccuracyBounds:
         return "; ".join(parts) or "none"
 
 
-def tensor_errors(quantized: np.ndarray, reference: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
-    """Max |quantized - reference| per output tensor, from (n, flat) outputs."""
+def sample_errors(quantized: np.ndarray, reference: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
+    """(samples, tensors): max |quantized - reference| per sample and output tensor."""
     gaps = np.abs(np.asarray(quantized, dtype=np.float64) - np.asarray(reference, dtype=np.float64))
     bounds = np.cumsum([0, *sizes])
-    return np.array([gaps[:, start:end].max(initial=0.0) for start, end in itertools.pairwise(bounds)])
+    columns = [gaps[:, start:end].max(axis=1, initial=0.0) for start, end in itertools.pairwise(bounds)]
+    return np.stack(columns, axis=1) if columns else np.zeros((len(gaps), 0))
+
+
+def tensor_errors(quantized: np.ndarray, reference: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
+    """Max |quantized - reference| per output tensor, from (n, flat) outputs."""
+    return sample_errors(quantized, reference, sizes).max(axis=0, initial=0.0)
 
 
 def tensor_magnitudes(outputs: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
@@ -193,15 +235,26 @@ def accuracy_bounds(
         decision=decision,
         min_agreement=config.min_agreement,
         magnitudes=magnitudes,
+        max_rel_error=config.max_rel_error if config.max_error is None else None,
     )
 
 
-def bound_records(bounds: AccuracyBounds, errors: list[float] | None = None) -> list[OutputFidelity]:
-    """Per-output magnitude, bound and (if known) achieved error, for reports."""
+def bound_records(bounds: AccuracyBounds, judgement: Judgement | None = None) -> list[OutputFidelity]:
+    """Per-output magnitude, bound and (if known) achieved error and share of the bound used."""
     count = len(bounds.output_names)
     limits: list[float | None] = list(bounds.error_bounds) if bounds.error_bounds else [None] * count
-    achieved: list[float | None] = list(errors) if errors else [None] * count
+    achieved: list[float | None] = list(judgement.errors) if judgement else [None] * count
+    usage: list[float | None] = list(judgement.usage) if judgement and judgement.usage else [None] * count
     return [
-        OutputFidelity(name=name, magnitude=magnitude, bound=limit, max_abs_error=error)
-        for name, magnitude, limit, error in zip(bounds.output_names, bounds.magnitudes, limits, achieved, strict=True)
+        OutputFidelity(
+            name=name,
+            magnitude=magnitude,
+            bound=limit,
+            relative=bounds.max_rel_error,
+            max_abs_error=error,
+            bound_used=used,
+        )
+        for name, magnitude, limit, error, used in zip(
+            bounds.output_names, bounds.magnitudes, limits, achieved, usage, strict=True
+        )
     ]

@@ -58,7 +58,7 @@ def measure_fidelity(
         mean_abs_error=float(np.abs(quantized - reference).mean()),
         decision=bounds.decision.name if bounds.decision else None,
         agreement=judgement.agreement,
-        outputs=bound_records(bounds, judgement.errors),
+        outputs=bound_records(bounds, judgement),
         within_bounds=judgement.failure is None,
     )
     if bounds.decision is not None:

@@ -61,7 +61,7 @@ from prover.pipeline.sizing import (
 from prover.progress import Reporter, timed_stage
 
 #: part of the settings stage's fingerprint: a build tuned by an older search is tuned again
-TUNER_VERSION = "2"
+TUNER_VERSION = "3"
 SCALE_OFFSETS = (-2, -1, 0, 1, 2, 4, 6, 8)
 PARAM_EXTRA = (0, 2)
 REBASE_MULTIPLIERS = (1, 10)
@@ -164,37 +164,52 @@ def decomposition_bits(search: Search, layout: Layout) -> int | None:
     return low
 
 
-def ranked_layouts(search: Search, judged: _Judged, bits: int) -> list[tuple[tuple[int, int], Layout]]:
-    """Phase 2: every base/legs/columns split of `bits`, ranked by estimated logrows, rows."""
-    ranked = []
-    for base_bits in BASE_BITS:
-        legs = math.ceil(bits / base_bits)
-        if legs > MAX_LEGS:
-            continue
-        for columns in COLUMNS:
-            layout = judged.layout.model_copy(
-                update={
-                    "decomp_base": 1 << base_bits,
-                    "decomp_legs": legs,
-                    "num_inner_cols": columns,
-                    "lookup_range": PROBE_LOOKUP_RANGE,
-                    "logrows": PROBE_LOGROWS,
-                }
-            )
-            facts = write_settings(search.label(layout), search.config, layout)
-            search.budget.charge(compile_cost(facts.num_rows))
-            # the probe's lookup range is a placeholder (sizing finds the real one): rank by the rest
-            logrows = replace(facts, lookup_bits=0).min_logrows(layout)
-            search.record(
-                "layout",
-                layout.model_copy(update={"logrows": logrows}),
-                "estimated",
-                num_rows=facts.num_rows,
-                max_abs_error=judged.judgement.max_abs_error,
-                agreement=judged.judgement.agreement,
-            )
-            ranked.append(((logrows, facts.num_rows), layout))
+_Ranked = tuple[tuple[int, int], Layout]  # ((estimated logrows, rows), layout)
+
+
+def ranked_layouts(search: Search, judged: _Judged, bits: int) -> list[_Ranked]:
+    """Phase 2: base/legs/columns splits of `bits`, ranked by estimated logrows, then rows.
+
+    Every base is compiled at one column; more columns only for the bases that ranked
+    best there (a split's rank barely moves with the column count, and each compile of a
+    large graph costs as much as a witness).
+    """
+    splits = [(base_bits, math.ceil(bits / base_bits)) for base_bits in BASE_BITS]
+    splits = [(base_bits, legs) for base_bits, legs in splits if legs <= MAX_LEGS]
+    ranked = [_estimate(search, judged, base_bits, legs, COLUMNS[0]) for base_bits, legs in splits]
+    ranked.sort(key=lambda item: item[0])
+    best_bases = [(layout.decomp_base.bit_length() - 1, layout.decomp_legs) for _, layout in ranked[:SIZING_TRIES]]
+    for columns in COLUMNS[1:]:
+        ranked += [_estimate(search, judged, base_bits, legs, columns) for base_bits, legs in best_bases]
     return sorted(ranked, key=lambda item: item[0])
+
+
+def _estimate(
+    search: Search, judged: _Judged, base_bits: int, legs: int, columns: int
+) -> tuple[tuple[int, int], Layout]:
+    """One split's rows and logrows from gen_settings (lookups aside: sizing finds them)."""
+    layout = judged.layout.model_copy(
+        update={
+            "decomp_base": 1 << base_bits,
+            "decomp_legs": legs,
+            "num_inner_cols": columns,
+            "lookup_range": PROBE_LOOKUP_RANGE,
+            "logrows": PROBE_LOGROWS,
+        }
+    )
+    facts = write_settings(search.label(layout), search.config, layout)
+    search.budget.charge(compile_cost(facts.num_rows))
+    # the probe's lookup range is a placeholder (sizing finds the real one): rank by the rest
+    logrows = replace(facts, lookup_bits=0).min_logrows(layout)
+    search.record(
+        "layout",
+        layout.model_copy(update={"logrows": logrows}),
+        "estimated",
+        num_rows=facts.num_rows,
+        max_abs_error=judged.judgement.max_abs_error,
+        agreement=judged.judgement.agreement,
+    )
+    return (logrows, facts.num_rows), layout
 
 
 def size_with_fallback(search: Search, layout: Layout) -> Layout:
