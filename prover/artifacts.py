@@ -8,10 +8,12 @@ stage never leaves a half-written artifact where a later stage would trust it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -102,6 +104,27 @@ class CircuitPaths:
 
 def circuit_paths(workdir: Path, name: str) -> CircuitPaths:
     return CircuitPaths(workdir=Path(workdir).resolve(), name=validate_name(name))
+
+
+#: scratch folders the settings stage makes inside a circuit folder (the tuner's candidates)
+SCRATCH_PREFIX = ".settings-"
+
+
+@contextlib.contextmanager
+def build_lock(paths: CircuitPaths) -> Iterator[None]:
+    """One build of a circuit at a time; the lock dies with its process.
+
+    Two builds of one circuit would interleave their manifest and key writes. Holding the
+    lock, a build may also remove scratch folders a killed build left behind: no other
+    build can be using them.
+    """
+    paths.root.parent.mkdir(parents=True, exist_ok=True)
+    with open(paths.root.parent / f".{paths.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if paths.root.is_dir():
+            for leftover in paths.root.glob(f"{SCRATCH_PREFIX}*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+        yield
 
 
 def sha256_file(path: Path) -> str:

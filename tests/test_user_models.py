@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import CliResult, assert_clean_error, manifest_of, run_cli
+from conftest import PROVER, CliResult, assert_clean_error, manifest_of, run_cli
 from onnx import TensorProto, helper
 from onnx_models import MODELS
 from torch import nn
@@ -323,3 +325,27 @@ def test_plain_torch_onnx_export_builds_too(tmp_path: Path) -> None:
         expected = module(torch.from_numpy(calibration[:1])).numpy().ravel()
     bound = manifest_of(work, "mlp").fidelity.outputs[0].bound  # type: ignore[union-attr]
     assert np.max(np.abs(np.asarray(proved["outputs"][0]) - expected)) <= bound + 1e-6
+
+
+# --- a killed build -----------------------------------------------------------------
+
+
+def test_build_killed_while_tuning_rebuilds_and_clears_its_scratch(model_dir: Path, tmp_path: Path) -> None:
+    """SIGKILL in the middle of tuning: the next build succeeds and removes the candidates
+    folder the dead one left (the build lock makes that safe)."""
+    folder = _folder(model_dir, "single_sample")
+    root = tmp_path / "circuits" / "killed"
+    command = [str(PROVER), "build", "--onnx", str(folder / "network.onnx"), "--name", "killed"]
+    command += ["--data", str(folder / "cal.json"), "--workdir", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(root.glob(".settings-*/*")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert process.poll() is None, "the build ended before it could be killed"
+    process.kill()
+    process.wait()
+    assert list(root.glob(".settings-*")), "a killed build leaves its scratch behind"
+    rebuilt = _build(folder, "killed", tmp_path)
+    assert rebuilt.code == 0, rebuilt.stderr
+    assert not list(root.glob(".settings-*"))
+    assert run_cli("prove", "killed", "--input", folder / "input.json", "--workdir", tmp_path).code == 0

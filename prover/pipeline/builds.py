@@ -29,6 +29,7 @@ from prover.artifacts import (
     Manifest,
     StageRecord,
     atomic_path,
+    build_lock,
     circuit_paths,
     load_manifest,
     readable_manifest,
@@ -134,29 +135,30 @@ def build_reference(
         raise UnknownModelError(f"unknown model {name!r}") from None
     config = checked_config(model.circuit, overrides or {})
     paths = circuit_paths(workdir, circuit_name or name)
-    stages = _Stages(paths, _fresh_manifest(paths, "reference", config), reporter or SilentReporter())
-    stages.manifest.batch = batch
-    source_hash = sha256_file(Path(inspect.getfile(type(model))))
-    fingerprint = {
-        "model_source": source_hash,
-        "seed": str(model.seed),
-        "torch": torch.__version__,
-        "opset": str(OPSET),
-    }
-    if batch != 1:
-        fingerprint["batch"] = str(batch)  # absent for 1, so existing builds stay cached
-    fingerprint["lineage"] = "1"  # builds made before lineage.json rerun the export once to get it
-    outputs = {
-        "onnx": paths.onnx,
-        "calibration": paths.calibration,
-        "heldout": paths.heldout,
-        "training_data": paths.training_data,
-        "lineage": paths.lineage,
-    }
-    stages.run("export", fingerprint, outputs, lambda: _export_reference(model, paths, batch))
-    decide = per_inference(model.decisions, batch)
-    assert decide is not None
-    return _build_circuit(stages, config, srs, lambda _signature: Decision(model.decision_name, decide))
+    with build_lock(paths):
+        stages = _Stages(paths, _fresh_manifest(paths, "reference", config), reporter or SilentReporter())
+        stages.manifest.batch = batch
+        source_hash = sha256_file(Path(inspect.getfile(type(model))))
+        fingerprint = {
+            "model_source": source_hash,
+            "seed": str(model.seed),
+            "torch": torch.__version__,
+            "opset": str(OPSET),
+        }
+        if batch != 1:
+            fingerprint["batch"] = str(batch)  # absent for 1, so existing builds stay cached
+        fingerprint["lineage"] = "1"  # builds made before lineage.json rerun the export once to get it
+        outputs = {
+            "onnx": paths.onnx,
+            "calibration": paths.calibration,
+            "heldout": paths.heldout,
+            "training_data": paths.training_data,
+            "lineage": paths.lineage,
+        }
+        stages.run("export", fingerprint, outputs, lambda: _export_reference(model, paths, batch))
+        decide = per_inference(model.decisions, batch)
+        assert decide is not None
+        return _build_circuit(stages, config, srs, lambda _signature: Decision(model.decision_name, decide))
 
 
 def _export_reference(model: ReferenceModel, paths: CircuitPaths, batch: int) -> None:
@@ -202,18 +204,19 @@ def build_onnx(
             check_kinds(dataset, signature.input_types, str(data), signature.input_names)
     if config.decision is not None:
         user_decision(signature, config.decision)  # a bad --decision fails before anything is built
-    stages = _Stages(paths, _fresh_manifest(paths, "onnx", config), reporter or SilentReporter())
-    fingerprint = {"onnx": sha256_file(user.onnx), "calibration": sha256_file(user.calibration)}
-    outputs = {"onnx": paths.onnx, "calibration": paths.calibration}
-    if user.heldout is not None:
-        fingerprint["heldout"] = sha256_file(user.heldout)
-        outputs["heldout"] = paths.heldout
-    stages.run("import", fingerprint, outputs, lambda: _import_user_model(user, paths))
-    if user.heldout is None:
-        stages.manifest.files.pop("heldout", None)
-    return _build_circuit(
-        stages, config, srs, lambda graph: user_decision(graph, config.decision) if config.decision else None
-    )
+    with build_lock(paths):
+        stages = _Stages(paths, _fresh_manifest(paths, "onnx", config), reporter or SilentReporter())
+        fingerprint = {"onnx": sha256_file(user.onnx), "calibration": sha256_file(user.calibration)}
+        outputs = {"onnx": paths.onnx, "calibration": paths.calibration}
+        if user.heldout is not None:
+            fingerprint["heldout"] = sha256_file(user.heldout)
+            outputs["heldout"] = paths.heldout
+        stages.run("import", fingerprint, outputs, lambda: _import_user_model(user, paths))
+        if user.heldout is None:
+            stages.manifest.files.pop("heldout", None)
+        return _build_circuit(
+            stages, config, srs, lambda graph: user_decision(graph, config.decision) if config.decision else None
+        )
 
 
 def user_decision(signature: OnnxSignature, spec: str) -> Decision:

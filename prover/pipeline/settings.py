@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from prover.artifacts import CircuitInfo, CircuitPaths, TuningReport, atomic_path
+from prover.artifacts import SCRATCH_PREFIX, CircuitInfo, CircuitPaths, TuningReport, atomic_path
 from prover.config import CircuitConfig
 from prover.datasets import Dataset, calibrated_range
 from prover.errors import SettingsError
@@ -43,7 +43,7 @@ def make_settings(
     if config.settings == "ezkl-default":
         _ezkl_default(paths, config)
         return None
-    with tempfile.TemporaryDirectory(dir=paths.root, prefix=".settings-") as scratch:
+    with tempfile.TemporaryDirectory(dir=paths.root, prefix=SCRATCH_PREFIX) as scratch:
         report = None
         if config.settings == "tuned":
             report, chosen = tune(paths, config, data, Path(scratch), reporter)
