@@ -14,8 +14,8 @@ what the one before could not decide:
    on past the configured scale (up to +8 bits) until enough choices pass.
 2. layout: for each passing scale choice, the fewest decomposition bits that never
    overflow on the stress set (binary search, plus headroom for the lookup margin),
-   then every base/legs/columns split of them, ranked by the logrows and rows that
-   gen_settings reports (milliseconds each).
+   then every base/legs split of them at one column and the best three at 2 and 4
+   columns, ranked by the logrows (lookups aside) and rows that gen_settings reports.
 3. sizing: per column count, layouts are sized in rank order (lookup range from the
    stress witnesses, MockProver-checked logrows) until one fits; a layout that
    overflows gets one more decomposition leg, one that needs too many logrows gives
