@@ -41,7 +41,8 @@ def read_input_file(path: Path) -> list[list[Any]]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """JSON numbers, and true/false (ezkl's own files hold them for boolean inputs: 1 and 0)."""
+    return isinstance(value, (int, float))
 
 
 def split_samples(raw: list[list[Any]], shapes: list[list[int]], source: str) -> Dataset:

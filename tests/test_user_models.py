@@ -349,3 +349,13 @@ def test_build_killed_while_tuning_rebuilds_and_clears_its_scratch(model_dir: Pa
     assert rebuilt.code == 0, rebuilt.stderr
     assert not list(root.glob(".settings-*"))
     assert run_cli("prove", "killed", "--input", folder / "input.json", "--workdir", tmp_path).code == 0
+
+
+def test_json_booleans_are_read_as_one_and_zero(tmp_path: Path) -> None:
+    """ezkl's own input files hold true/false for boolean inputs (its `boolean` example)."""
+    from prover.datasets import load_dataset
+
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps({"input_data": [[False, True, True], [1, 0, 1]]}))
+    first, second = load_dataset(path, [[1, 3], [1, 3]])
+    assert first.ravel().tolist() == [0, 1, 1] and second.ravel().tolist() == [1, 0, 1]
