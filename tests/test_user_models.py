@@ -23,6 +23,7 @@ from onnx_models import MODELS
 from torch import nn
 
 from prover import export_torch
+from prover.datasets import load_dataset
 from prover.errors import ModelLoadError
 from prover.pipeline.export import inspect_onnx, run_onnx
 
@@ -353,8 +354,6 @@ def test_build_killed_while_tuning_rebuilds_and_clears_its_scratch(model_dir: Pa
 
 def test_json_booleans_are_read_as_one_and_zero(tmp_path: Path) -> None:
     """ezkl's own input files hold true/false for boolean inputs (its `boolean` example)."""
-    from prover.datasets import load_dataset
-
     path = tmp_path / "in.json"
     path.write_text(json.dumps({"input_data": [[False, True, True], [1, 0, 1]]}))
     first, second = load_dataset(path, [[1, 3], [1, 3]])
