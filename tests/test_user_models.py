@@ -217,12 +217,19 @@ def _graph(path: Path, dims: list[int | str | None], elem_type: int = TensorProt
 
 def test_named_leading_symbol_is_fixed_to_one(tmp_path: Path) -> None:
     signature = inspect_onnx(_graph(tmp_path / "m.onnx", ["n", 4]))
-    assert signature.input_shapes == [[1, 4]] and signature.symbols == ["n"]
+    assert signature.input_shapes == [[1, 4]] and signature.symbols == ["n"] and signature.fixed_axes == ["n"]
+
+
+def test_unnamed_leading_axis_is_fixed_to_one(tmp_path: Path) -> None:
+    """sklearn-onnx leaves the batch axis without a name; plain ezkl takes it as 1, so do we."""
+    signature = inspect_onnx(_graph(tmp_path / "m.onnx", [None, 4]))
+    assert signature.input_shapes == [[1, 4]] and signature.symbols == []
+    assert signature.fixed_axes == ["x[0]"]
 
 
 @pytest.mark.parametrize(
     ("dims", "fragment"),
-    [([1, "width"], "dynamic dimension 'width' at its axis 1"), ([None, 4], "(unnamed) at its leading axis")],
+    [([1, "width"], "dynamic dimension 'width' at its axis 1"), ([1, None], "(unnamed) at its axis 1")],
 )
 def test_a_symbol_that_cannot_be_fixed_is_named(tmp_path: Path, dims: list[int | str | None], fragment: str) -> None:
     with pytest.raises(ModelLoadError, match=fragment.replace("(", r"\(").replace(")", r"\)")):

@@ -244,8 +244,8 @@ def _build_circuit(
 ) -> Manifest:
     paths, manifest, reporter = stages.paths, stages.manifest, stages.reporter
     signature = inspect_onnx(paths.onnx)
-    if signature.symbols:
-        fixed = ", ".join(repr(symbol) for symbol in signature.symbols)
+    if signature.fixed_axes:
+        fixed = ", ".join(repr(axis) for axis in signature.fixed_axes)
         reporter.warn(f"dynamic axis {fixed} fixed to 1 for the circuit: each proof is of one sample")
     decision = decision_for(signature)
     calibration = load_dataset(paths.calibration, signature.input_shapes)

@@ -46,7 +46,9 @@ class OnnxSignature:
 
     `input_types` are numpy type names ("float32", "int64", "bool", ...): onnxruntime is fed
     each input in its own type, and integer or boolean inputs must be given whole numbers.
-    `symbols` are the symbolic (dynamic) dimensions, each fixed to 1 for the circuit.
+    `symbols` are the named symbolic (dynamic) dimensions, each fixed to 1 for the circuit
+    (ezkl is told through its `variables`); `unnamed_batch` the inputs whose leading axis
+    is dynamic without a name (sklearn-onnx exports), also 1 (ezkl's own default).
     """
 
     input_names: list[str]
@@ -55,6 +57,12 @@ class OnnxSignature:
     input_types: list[str] = field(default_factory=list)
     output_names: list[str] = field(default_factory=list)
     symbols: list[str] = field(default_factory=list)
+    unnamed_batch: list[str] = field(default_factory=list)
+
+    @property
+    def fixed_axes(self) -> list[str]:
+        """Every dynamic axis fixed to 1, as a user would name it."""
+        return [*self.symbols, *(f"{name}[0]" for name in self.unnamed_batch)]
 
 
 #: one input array or tensor, or one per argument of the model's forward
@@ -196,6 +204,7 @@ def _opened(path: str, _mtime_ns: int, _size: int) -> tuple[OnnxSignature, ort.I
     initializers = {item.name for item in model.graph.initializer}
     types = {item.name: item.type.tensor_type.elem_type for item in model.graph.input if item.name not in initializers}
     symbols: list[str] = []
+    unnamed: list[str] = []
     shapes, kinds = [], []
     for item in session.get_inputs():
         element = types.get(item.name, 0)
@@ -207,6 +216,8 @@ def _opened(path: str, _mtime_ns: int, _size: int) -> tuple[OnnxSignature, ort.I
             )
         kinds.append(_ELEMENT_TYPES[element])
         shapes.append([_fixed_dim(dim, position, item.name, symbols) for position, dim in enumerate(item.shape)])
+        if item.shape and not isinstance(item.shape[0], (int, str)):
+            unnamed.append(item.name)
     names = [item.name for item in session.get_inputs()]
     outputs = session.get_outputs()
     output_shapes = [list(item.shape) for item in outputs]
@@ -221,23 +232,26 @@ def _opened(path: str, _mtime_ns: int, _size: int) -> tuple[OnnxSignature, ort.I
         input_types=kinds,
         output_names=[item.name for item in outputs],
         symbols=symbols,
+        unnamed_batch=unnamed,
     )
     return signature, session
 
 
 def _fixed_dim(dim: object, position: int, name: str, symbols: list[str]) -> int:
-    """A dimension's size for the circuit: a named symbolic leading (batch) axis is 1."""
+    """A dimension's size for the circuit: a dynamic leading (batch) axis is 1."""
     if isinstance(dim, int) and dim > 0:
         return dim
     if position == 0 and isinstance(dim, str) and dim.isidentifier():
         if dim not in symbols:
             symbols.append(dim)
         return 1
+    if position == 0 and dim is None:
+        return 1
     symbol = f"{dim!r}" if isinstance(dim, str) else "(unnamed)"
     where = "leading axis" if position == 0 else f"axis {position}"
     raise ModelLoadError(
         f"input {name!r} has a dynamic dimension {symbol} at its {where}, which cannot be fixed for a circuit",
-        hint="export the model with that dimension fixed (only a named leading batch axis may be dynamic)",
+        hint="export the model with that dimension fixed (only the leading batch axis may be dynamic)",
     )
 
 

@@ -80,7 +80,7 @@ def read_info(settings: Path, signature: OnnxSignature, calibration: Dataset, ma
         input_names=signature.input_names,
         input_types=signature.input_types,
         output_names=signature.output_names,
-        dynamic_axes=signature.symbols,
+        dynamic_axes=signature.fixed_axes,
     )
 
 
