@@ -7,6 +7,13 @@ stderr with `exit_code`, never a traceback. Anything else escaping is a bug.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception from a library (ezkl, onnxruntime, torch, web3) as one line of an
+    error message: its text's first line, or its type's name when it has no text."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:limit]
+
+
 class ProverError(Exception):
     """Root of every error the toolkit raises on purpose."""
 

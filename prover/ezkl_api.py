@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import ezkl as _ezkl
 
 from prover.config import CircuitConfig, Layout
-from prover.errors import CircuitError
+from prover.errors import CircuitError, first_line
 
 #: ezkl ships stubs that lag its API (no PyRunArgs fields, no __version__): typed as Any here
 ezkl: Any = _ezkl
@@ -71,11 +71,6 @@ def _ezkl_logging_to(log: Path) -> Iterator[None]:
         handler.close()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
-
-
 def call(stage: str, log: Path | None, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run one ezkl function quietly; awaits coroutines; maps failures to CircuitError."""
     try:
@@ -84,7 +79,7 @@ def call(stage: str, log: Path | None, fn: Callable[..., T], *args: Any, **kwarg
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:
-        raise CircuitError(f"ezkl {stage} failed: {_first_line(exc)}") from None
+        raise CircuitError(f"ezkl {stage} failed: {first_line(exc)}") from None
     if result is False:
         raise CircuitError(f"ezkl {stage} returned failure")
     return result

@@ -18,7 +18,7 @@ from importlib.metadata import entry_points
 from typing import Any, cast
 
 from prover.consumers.base import Consumer
-from prover.errors import ProverError
+from prover.errors import ProverError, first_line
 
 ENTRY_POINT_GROUP = "prover.consumers"
 ENVIRONMENT_VARIABLE = "PROVER_CONSUMERS"
@@ -54,7 +54,7 @@ def _load(reference: str, origin: str) -> Consumer:
         found: Any = getattr(importlib.import_module(module_name), attribute)
         consumer = found() if isinstance(found, type) else found
     except Exception as exc:  # third-party code may raise anything on import
-        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
+        reason = first_line(exc, 200)
         raise ProverError(
             f"cannot load consumer {reference!r} from {origin}: {reason}",
             hint="a reference is module.path:ClassName (or an instance)",

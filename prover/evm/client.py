@@ -25,7 +25,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3Exception
 from web3.types import BlockIdentifier, TxReceipt
 
-from prover.errors import ChainError, TransactionReverted
+from prover.errors import ChainError, TransactionReverted, first_line
 from prover.evm.node import DEV_ADDRESS, DEV_PRIVATE_KEY, AnvilNode
 
 GAS_MARGIN = 1.2
@@ -138,7 +138,7 @@ def _guarded(action: str, abi: Sequence[Any], fn: Callable[[], T]) -> T:
         name, args = decode_revert(data, abi)
         raise TransactionReverted(action, name, args, data) from None
     except (Web3Exception, requests.RequestException, ValueError, TypeError) as exc:
-        message = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
+        message = first_line(exc)
         raise ChainError(f"{action} failed: {message}") from None
 
 

@@ -20,7 +20,7 @@ import onnxruntime as ort
 import torch
 
 from prover.artifacts import atomic_path
-from prover.errors import ExportError, ModelLoadError
+from prover.errors import ExportError, ModelLoadError, first_line
 
 OPSET = 17
 PARITY_ATOL = 1e-4
@@ -93,7 +93,7 @@ def export_torch(
             expected = np.stack([_flat_outputs(module(*(torch.from_numpy(a) for a in row))) for row in checks])
             outputs = module(*(torch.from_numpy(array) for array in examples))
     except Exception as exc:
-        raise ExportError(f"the model fails on the example input: {_first_line(exc)}") from None
+        raise ExportError(f"the model fails on the example input: {first_line(exc)}") from None
     count = len(outputs) if isinstance(outputs, (list, tuple)) else 1
     with atomic_path(out) as tmp:
         with warnings.catch_warnings():
@@ -109,7 +109,7 @@ def export_torch(
                     dynamo=False,
                 )
             except Exception as exc:
-                raise ExportError(f"torch could not export the model: {_first_line(exc)}") from None
+                raise ExportError(f"torch could not export the model: {first_line(exc)}") from None
         inspect_onnx(tmp)
         got = run_onnx(tmp, [np.stack([row[index] for row in checks]) for index in range(len(examples))])
         gap = float(np.max(np.abs(got - expected))) if expected.size else 0.0
@@ -148,11 +148,6 @@ def _names(stem: str, count: int) -> list[str]:
     return [stem] if count == 1 else [f"{stem}_{index}" for index in range(count)]
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
 def inspect_onnx(path: Path) -> OnnxSignature:
     """Load, check and open `path` with onnxruntime; any failure is one ModelLoadError.
 
@@ -176,7 +171,7 @@ def copy_onnx(source: Path, target: Path) -> None:
         if external:
             onnx.load_external_data_for_model(model, str(Path(source).parent))
     except Exception as exc:
-        raise ModelLoadError(f"cannot load ONNX model {source}: {_first_line(exc)}") from None
+        raise ModelLoadError(f"cannot load ONNX model {source}: {first_line(exc)}") from None
     with atomic_path(target) as tmp:
         if external:
             tmp.write_bytes(model.SerializeToString())
@@ -200,7 +195,7 @@ def _opened(path: str, _mtime_ns: int, _size: int) -> tuple[OnnxSignature, ort.I
         onnx.checker.check_model(model)
         session = _session(path)
     except Exception as exc:
-        raise ModelLoadError(f"cannot load ONNX model {path}: {_first_line(exc)}") from None
+        raise ModelLoadError(f"cannot load ONNX model {path}: {first_line(exc)}") from None
     initializers = {item.name for item in model.graph.initializer}
     types = {item.name: item.type.tensor_type.elem_type for item in model.graph.input if item.name not in initializers}
     symbols: list[str] = []
@@ -291,7 +286,7 @@ def run_onnx(path: Path, inputs: list[np.ndarray]) -> np.ndarray:
         try:
             outputs = session.run(None, feed)
         except Exception as exc:
-            raise ModelLoadError(f"onnxruntime cannot run {path} on sample {index}: {_first_line(exc)}") from None
+            raise ModelLoadError(f"onnxruntime cannot run {path} on sample {index}: {first_line(exc)}") from None
         rows.append(np.concatenate([np.asarray(o, dtype=np.float64).ravel() for o in outputs]))
     return np.stack(rows) if rows else np.zeros((0, 0))
 
