@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import inspect
+import json
 import logging
 import os
 import sys
@@ -130,20 +131,52 @@ def run_args(config: CircuitConfig, layout: Layout, symbols: Sequence[str] = ())
     return args
 
 
+#: part of the settings stage's fingerprint: settings written in an older form are written again
+SETTINGS_FORM = "canonical-1"
+
+
+def canonical_settings(document: dict[str, Any]) -> str:
+    """A settings document in one canonical form: the same inputs give the same bytes, and the same vk.
+
+    ezkl writes three things that change from run to run: a `timestamp` (the clock), the
+    einsum equations' index maps in hash-map order, and the required range checks and
+    lookups in hash-set order. The last is not cosmetic: ezkl lays out its range-check and
+    lookup tables in the order the file lists them, so two gen_settings runs of one model
+    and layout gave two vks (seen: fee, same layout, same SRS). Sorted keys, sorted
+    checks and lookups and a zero timestamp make settings.json a function of its inputs.
+    """
+    fixed = dict(document)
+    if "timestamp" in fixed:
+        fixed["timestamp"] = 0
+    fixed["required_range_checks"] = sorted(document.get("required_range_checks", []))
+    fixed["required_lookups"] = sorted(
+        document.get("required_lookups", []), key=lambda op: json.dumps(op, sort_keys=True)
+    )
+    return json.dumps(fixed, sort_keys=True, indent=1) + "\n"
+
+
+def _canonicalize(settings: Path) -> None:
+    """Rewrite the settings file ezkl just wrote in canonical form (see canonical_settings)."""
+    settings.write_text(canonical_settings(json.loads(settings.read_text())))
+
+
 def gen_settings(
     onnx: Path, out: Path, config: CircuitConfig, layout: Layout, log: Path, symbols: Sequence[str] = ()
 ) -> None:
     call("gen_settings", log, ezkl.gen_settings, str(onnx), str(out), py_run_args=run_args(config, layout, symbols))
+    _canonicalize(out)
 
 
 def gen_default_settings(onnx: Path, out: Path, config: CircuitConfig, log: Path, symbols: Sequence[str] = ()) -> None:
     """ezkl's own defaults for everything but the visibilities (the benchmark's baseline)."""
     call("gen_settings", log, ezkl.gen_settings, str(onnx), str(out), py_run_args=_visibilities(config, symbols))
+    _canonicalize(out)
 
 
 def calibrate_default(data: Path, onnx: Path, settings: Path, log: Path) -> None:
     """ezkl's 'resources' calibration with its default scale and multiplier search."""
     call("calibrate_settings", log, ezkl.calibrate_settings, str(data), str(onnx), str(settings), "resources")
+    _canonicalize(settings)
 
 
 def mock(witness: Path, compiled: Path, log: Path) -> bool:

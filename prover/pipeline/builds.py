@@ -256,6 +256,7 @@ def _build_circuit(
         "calibration": stages.digest("calibration"),
         "config": sha256_json(json.loads(config.model_dump_json())),
         "ezkl": ezkl_api.EZKL_VERSION,
+        "form": ezkl_api.SETTINGS_FORM,
     }
     if config.settings == "tuned":
         settings_inputs["heldout"] = stages.digest(heldout_key)

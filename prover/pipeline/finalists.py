@@ -83,7 +83,7 @@ def ezkl_settings(onnx: Path, calibration: Path, out: Path, config: CircuitConfi
                 hint="drop --logrows to let the calibration choose",
             )
         document["run_args"]["logrows"] = config.logrows
-        out.write_text(json.dumps(document))
+        out.write_text(ezkl_api.canonical_settings(document))
 
 
 def ezkl_baseline(search: Search) -> tuple[Finalist | None, str | None]:
