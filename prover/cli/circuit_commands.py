@@ -133,6 +133,10 @@ def build_command(
     inner_cols: Annotated[Optional[int], typer.Option(help="Inner columns (manual).")] = None,
     logrows: Annotated[Optional[int], typer.Option(help="Pin logrows (>= what the circuit needs).")] = None,
     offchain: Annotated[bool, typer.Option("--offchain", help="Not for on-chain use: allows private params.")] = False,
+    publish: Annotated[
+        bool,
+        typer.Option("--publish", help="Also write published.json: input and settings hashes, the reference vk."),
+    ] = False,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
@@ -191,10 +195,17 @@ def build_command(
                 hint="see `prover models`, or build yours with `prover build --onnx`",
             )
         circuit = build(name, workdir, overrides=overrides, srs=srs, reporter=RichReporter())
+    published = None
+    if publish:
+        from prover.pipeline.reproduce import publish as publish_circuit
+
+        published = publish_circuit(circuit)
     if json_out:
-        emit_json(circuit.summary())
+        emit_json(circuit.summary() | ({"published": str(published)} if published else {}))
     else:
         err.print(f"built [bold]{circuit.name}[/] in {circuit.paths.root}")
+        if published is not None:
+            err.print(f"published {published} (vk with the reference SRS: the same on every machine)")
         print_fidelity(circuit.manifest)
 
 

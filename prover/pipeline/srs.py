@@ -3,7 +3,8 @@
 `ezkl.gen_srs` samples a fresh secret every call and its caller knew that secret, so a
 dev SRS lets its maker forge proofs: fine for development, never for production. Keys
 and verifiers depend on the SRS, which is why one dev SRS per logrows is generated once,
-cached, and its sha256 recorded in the manifest.
+cached, and its sha256 recorded in the manifest. A third kind, the reference SRS, only
+makes the vk that a published record names (reproduce.py), so it is the same everywhere.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import struct
 from pathlib import Path
 
 from prover import ezkl_api
-from prover.artifacts import SrsRecord, atomic_path, sha256_file
+from prover.artifacts import SrsRecord, atomic_path, sha256_file, write_bytes_atomic
 from prover.errors import SrsError
+from prover.pipeline import kzg_setup
 
 DEV_SRS_WARNING = (
     "using a dev SRS generated on this machine: INSECURE, for development only "
@@ -109,3 +111,17 @@ def dev_srs(logrows: int) -> SrsRecord:
                 tmp.unlink()
                 ezkl_api.gen_srs(tmp, logrows, log=None)
     return SrsRecord(path=str(target), sha256=sha256_file(target), logrows=logrows, kind="dev")
+
+
+def reference_srs(logrows: int) -> Path:
+    """The reference SRS for `logrows` (kzg_setup.py: public secret, same bytes everywhere),
+    generated under the cache lock the first time. For published vk hashes only: anyone
+    can forge proofs against keys made with it."""
+    directory = cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"reference-kzg{logrows}.srs"
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.exists():
+            write_bytes_atomic(target, kzg_setup.srs_bytes(logrows))
+    return target
