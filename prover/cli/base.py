@@ -8,11 +8,15 @@ this one; this one imports none of them (`prover.cli` wires them up).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, Optional, TypeVar
 
 import typer
@@ -72,13 +76,46 @@ CoverageOpt = Annotated[
 ]
 
 
+#: what a service manager, a closed terminal or `kill` sends to stop a command (Ctrl-C is KeyboardInterrupt)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def stops_cleanly_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP unwind the command as Ctrl-C does, so every `with` block cleans up
+    (the embedded node stops, temp files go, locks are released) and the exit code is the
+    shell's 128 + N. Without this, Python dies on the spot and only the node's guard acts.
+    A signal someone set to be ignored (nohup) stays ignored; a second signal, arriving
+    while the first unwinds, kills at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {}
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        raise SystemExit(128 + signum)
+
+    for stop_signal in STOP_SIGNALS:
+        if signal.getsignal(stop_signal) == signal.SIG_DFL:
+            previous[stop_signal] = signal.signal(stop_signal, stop)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def handles_errors(command: F) -> F:
-    """One line + hint on stderr and the error's exit code, instead of a traceback."""
+    """One line + hint on stderr and the error's exit code, instead of a traceback; a stop
+    signal ends the command cleanly (`stops_cleanly_on_signals`)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with stops_cleanly_on_signals():
+                return command(*args, **kwargs)
         except ProverError as exc:
             err.print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
             if exc.hint:

@@ -1,10 +1,9 @@
 """The embedded dev chain: one anvil process on 127.0.0.1, started, awaited and torn down.
 
-`node_modules/.bin/anvil` is a node wrapper that leaves the real binary running when killed,
-so we start the binary itself in its own process group and kill the group on stop and at
-exit. Where util-linux's `setpriv` exists (Linux), anvil also gets a parent-death signal,
-so even a SIGKILLed Python leaves no node behind. The signal is tied to the thread that
-started the node: start nodes from a thread that outlives them (the main thread does).
+The binary itself is started (not a wrapper), under a small guard (node_guard.py), in a
+process group of its own that `stop` and an exit handler kill. The guard watches a pipe
+only this program holds, so when the program dies in any way, SIGKILL included, it takes
+the whole group down: no node outlives its program, whichever thread started it.
 """
 
 from __future__ import annotations
@@ -13,10 +12,10 @@ import atexit
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -50,11 +49,14 @@ def anvil_binary() -> Path:
     raise ChainError("anvil binary not found under node_modules", hint="run `make setup` (npm ci)")
 
 
-def _dies_with_parent() -> list[str]:
-    """A command prefix that gives the node a parent-death signal (setpriv keeps it across
-    exec), or nothing where setpriv is missing: atexit and the process group remain."""
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+GUARD = Path(__file__).with_name("node_guard.py")
+
+
+def _guarded(command: list[str], watch: int, remove: Path | None) -> list[str]:
+    """`command` under the guard, which ends it when the write end of `watch` closes
+    (standard library only: -I -S starts it in milliseconds, whatever the environment)."""
+    extra = ["--remove", str(remove)] if remove is not None else []
+    return [sys.executable, "-I", "-S", str(GUARD), str(watch), *extra, "--", *command]
 
 
 def _free_port() -> int:
@@ -93,6 +95,7 @@ class AnvilNode:
         self.extra_args = tuple(extra_args)
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._owner: int | None = None  # the write end of the guard's pipe: the node lives while it is open
         self._w3: Web3 | None = None
 
     @property
@@ -103,6 +106,7 @@ class AnvilNode:
 
     @property
     def pid(self) -> int | None:
+        """The node's guard: its process group's leader (the group holds anvil)."""
         return self._proc.pid if self._proc is not None else None
 
     @property
@@ -119,24 +123,20 @@ class AnvilNode:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(1, attempts + 1):
             self.port = _free_port()
-            with open(self.log_path, "wb" if attempt == 1 else "ab") as log:
-                self._proc = subprocess.Popen(
-                    [
-                        *_dies_with_parent(),
-                        str(binary),
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(self.port),
-                        "--chain-id",
-                        str(self.chain_id),
-                        *self.extra_args,
-                    ],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            command = [str(binary), "--host", "127.0.0.1", "--port", str(self.port), "--chain-id", str(self.chain_id)]
+            watch, self._owner = os.pipe()  # both close on exec: only this process holds the write end
+            try:
+                with open(self.log_path, "wb" if attempt == 1 else "ab") as log:
+                    self._proc = subprocess.Popen(
+                        _guarded([*command, *self.extra_args], watch, self.log_path if self._owns_log else None),
+                        pass_fds=(watch,),
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+            finally:
+                os.close(watch)
             atexit.register(self.stop)
             try:
                 self._wait_ready()
@@ -181,6 +181,9 @@ class AnvilNode:
     def _terminate(self) -> None:
         """SIGTERM the process group, give it 5 s, SIGKILL whatever is left, reap the leader."""
         proc, self._proc, self._w3 = self._proc, None, None
+        owner, self._owner = self._owner, None
+        if owner is not None:
+            os.close(owner)  # the guard's cue too, should a signal below not reach it
         if proc is None:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
