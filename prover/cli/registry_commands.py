@@ -84,6 +84,12 @@ def audit_command(
     version: VersionOpt = None,
     model: ModelOpt = None,
     registry: RegistryOpt = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Build afresh from the ONNX and data (scratch folder) and audit that.")
+    ] = False,
+    srs: Annotated[
+        Optional[Path], typer.Option(help="--rebuild: the registered SRS file; default: the dev SRS, as build.")
+    ] = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
     workdir: WorkdirOpt = Path("."),
@@ -92,18 +98,41 @@ def audit_command(
     """Recompute every local hash and compare with the on-chain record; exit 1 on any mismatch.
 
     A third party with the files audits someone else's registration with --registry and --model.
+    --rebuild hashes a fresh build from the ONNX and data instead (a reference model's from
+    its seeded recipe), so the registered settings and vk must follow from them.
     """
     from prover.registry.versions import audit
 
+    if srs is not None and not rebuild:
+        raise ProverError("--srs is for --rebuild", hint=f"prover audit {name} --rebuild --srs FILE")
+    rebuilt = None
     with _model(name, workdir, registry, model, rpc_url, private_key, version) as target:
         model_id, chosen = target.model_id, target.version
-        report = audit(target.chain, target.registry, target.circuit, model_id, chosen)
+        if rebuild:
+            from prover.cli.render import RichReporter
+            from prover.pipeline.reproduce import rebuild_circuit
+            from prover.registry.rebuild import audit_rebuild
+
+            def build_again(scratch: Path, srs_file: Optional[Path]) -> Circuit:
+                return rebuild_circuit(target.circuit, scratch, srs=srs_file, reporter=RichReporter())
+
+            rebuilt = audit_rebuild(target.chain, target.registry, model_id, chosen, build_again, srs)
+            report = rebuilt.audit
+        else:
+            report = audit(target.chain, target.registry, target.circuit, model_id, chosen)
     if json_out:
-        emit_json(report.describe())
+        emit_json(rebuilt.describe() if rebuilt else report.describe())
     else:
         err.print(audit_table(name, report))
+        for line in rebuilt.notes() if rebuilt else []:
+            err.print(line)
     if report.mismatched:
-        raise AuditMismatch(f"{name} differs from its on-chain record in: {', '.join(report.mismatched)}")
+        what = f"{name} rebuilt from its ONNX and data" if rebuilt else name
+        hint = None
+        if rebuilt:
+            hint = "the registered artifacts were not built from these inputs by this toolkit"
+            hint = "pass the registered SRS with --srs" if "srsHash" in report.mismatched else hint
+        raise AuditMismatch(f"{what} differs from its on-chain record in: {', '.join(report.mismatched)}", hint=hint)
 
 
 @app.command("revoke")
