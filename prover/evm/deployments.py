@@ -1,50 +1,120 @@
 """Where deployed contracts are recorded: `<workdir>/deployments/<chainId>.json`.
 
 One file per chain so a local dev chain (31337, gitignored) never mixes with a real one.
-A record is trusted only while the code at its address is still the code that was
-deployed: a restarted dev chain hands the same addresses to other contracts, or to none.
+The file is stamped with the chain instance it describes, its genesis block hash: a
+restarted dev chain hands the same addresses to the same code in a deterministic run, so
+neither the address nor the code tells a dead chain's record from a live one. Records of
+another instance are ignored when loaded and replaced on the next write. A record is
+trusted only while the code at its address is still the code that was deployed, too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import requests
 from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from prover.artifacts import write_json_atomic
 from prover.errors import ChainError
 from prover.evm.client import Chain, DeployResult
+from prover.evm.node import DEV_CHAIN_ID
+
+_INSTANCES: weakref.WeakKeyDictionary[Chain, str | None] = weakref.WeakKeyDictionary()
 
 
 def deployments_path(workdir: Path, chain_id: int) -> Path:
     return Path(workdir) / "deployments" / f"{int(chain_id)}.json"
 
 
-def load_deployments(workdir: Path, chain_id: int) -> dict[str, Any]:
-    """Contracts recorded for this chain, by name; empty when none were recorded yet."""
-    path = deployments_path(workdir, chain_id)
+def chain_instance(chain: Chain) -> str | None:
+    """The chain's genesis block hash, read once per Chain: what tells one run of a dev
+    chain from the next (anvil's genesis changes with its start second). None if the node
+    will not say; its records are then checked by their code only."""
+    if chain not in _INSTANCES:
+        try:
+            _INSTANCES[chain] = chain.w3.eth.get_block(0)["hash"].to_0x_hex()
+        except (Web3Exception, requests.RequestException, OSError, ValueError, KeyError, TypeError):
+            _INSTANCES[chain] = None
+    return _INSTANCES[chain]
+
+
+def _identity(chain: Chain | int) -> tuple[int, str | None]:
+    """Chain id and instance; a bare chain id (older callers) has no instance to check."""
+    return (int(chain.chain_id), chain_instance(chain)) if isinstance(chain, Chain) else (int(chain), None)
+
+
+def _same_instance(chain_id: int, recorded: str | None, current: str | None) -> bool:
+    """Whether records stamped `recorded` describe the instance `current`. An unstamped
+    file (written before stamps) is adopted on a public chain, whose genesis never
+    changes, and dropped on a dev chain, which may have restarted since."""
+    if current is None:
+        return True
+    if recorded is None:
+        return chain_id != DEV_CHAIN_ID
+    return recorded == current
+
+
+def _read(path: Path) -> tuple[str | None, dict[str, Any]]:
+    """The file's instance stamp and its contracts by name; nothing for no file."""
     if not path.exists():
-        return {}
+        return None, {}
     try:
-        contracts = json.loads(path.read_text())["contracts"]
-        if not isinstance(contracts, dict):
+        document = json.loads(path.read_text())
+        contracts, genesis = document["contracts"], document.get("genesis")
+        if not isinstance(contracts, dict) or not isinstance(genesis, str | None):
             raise TypeError("'contracts' is not an object")
     except (ValueError, KeyError, TypeError) as exc:
         raise ChainError(
             f"deployment record {path} is unreadable ({type(exc).__name__})",
             hint="move it aside; the next deploy writes a fresh one",
         ) from None
-    return contracts
+    return genesis, contracts
 
 
-def record_deployment(workdir: Path, chain_id: int, name: str, entry: dict[str, Any]) -> Path:
-    """Add or replace one contract's entry, keeping the others; written atomically."""
-    contracts = load_deployments(workdir, chain_id)
-    contracts[name] = entry
+def load_deployments(workdir: Path, chain: Chain | int) -> dict[str, Any]:
+    """Contracts recorded for this chain instance, by name; empty when none were recorded,
+    or when the records are another instance's. Pass the Chain: with a bare chain id the
+    records cannot be told apart from a dead chain's (accepted for older callers)."""
+    chain_id, current = _identity(chain)
+    recorded, contracts = _read(deployments_path(workdir, chain_id))
+    return contracts if _same_instance(chain_id, recorded, current) else {}
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One read-modify-write of a deployments file at a time: two commands against one
+    node would otherwise drop each other's records."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def record_deployment(workdir: Path, chain: Chain | int, name: str, entry: dict[str, Any]) -> Path:
+    """Add or replace one contract's entry, keeping the others of this instance (another
+    instance's are dropped); written atomically, stamped with the instance."""
+    chain_id, current = _identity(chain)
     path = deployments_path(workdir, chain_id)
-    write_json_atomic(path, {"chainId": int(chain_id), "contracts": dict(sorted(contracts.items()))})
+    with _locked(path):
+        recorded, contracts = _read(path)
+        if not _same_instance(chain_id, recorded, current):
+            contracts = {}
+        contracts[name] = entry
+        stamp = current or recorded
+        document = {
+            "chainId": chain_id,
+            **({"genesis": stamp} if stamp else {}),
+            "contracts": dict(sorted(contracts.items())),
+        }
+        write_json_atomic(path, document)
     return path
 
 
@@ -62,14 +132,14 @@ def record_contract(chain: Chain, workdir: Path, name: str, deployed: DeployResu
         "code_hash": code_hash(chain, deployed.address),
         **facts,
     }
-    record_deployment(workdir, chain.chain_id, name, entry)
+    record_deployment(workdir, chain, name, entry)
     return entry
 
 
 def trusted(chain: Chain, workdir: Path, name: str, **expected: Any) -> dict[str, Any] | None:
     """The record `name` on this chain if every `expected` field matches and the code at its
     address is still the code recorded; None otherwise (deploy again)."""
-    entry = load_deployments(workdir, chain.chain_id).get(name)
+    entry = load_deployments(workdir, chain).get(name)
     if entry is None or any(entry.get(key) != value for key, value in expected.items()):
         return None
     if "code_hash" not in entry or code_hash(chain, entry["address"]) != entry["code_hash"]:
