@@ -21,7 +21,7 @@ from eth_account import Account
 from eth_utils.abi import function_signature_to_4byte_selector
 
 from models.fee import FEE_THRESHOLDS, FEE_TIERS_BPS, WINDOW, simulate_prices
-from prover.consumers.base import NO_REGISTRY, consumer_contract, deploy_consumer, prove_request
+from prover.consumers.base import NO_REGISTRY, Pin, consumer_contract, deploy_consumer, prove_request
 from prover.consumers.fee import FeeConsumer, PoolParams
 from prover.errors import TransactionReverted
 from prover.evm.client import Chain, call, connect, contract_at, deploy, transact
@@ -137,6 +137,7 @@ def pool_args(verifier: str, circuit: Circuit, **changes: Any) -> list[Any]:
     args = {
         "verifier": verifier,
         "registry": NO_REGISTRY,
+        "model_id": 0,
         "input_scale": circuit.info.input_scales[0],
         "output_scale": circuit.info.output_scales[0],
         "thresholds": [round(t * 1_000_000) for t in FEE_THRESHOLDS],
@@ -155,6 +156,7 @@ def pool_args(verifier: str, circuit: Circuit, **changes: Any) -> list[Any]:
     return [
         merged["verifier"],
         merged["registry"],
+        merged["model_id"],
         merged["input_scale"],
         merged["output_scale"],
         policy,
@@ -163,11 +165,17 @@ def pool_args(verifier: str, circuit: Circuit, **changes: Any) -> list[Any]:
 
 
 def fee_pool(
-    chain: Chain, circuit: Circuit, verifier: str, params: PoolParams = PARAMS, registry: str | None = None
+    chain: Chain,
+    circuit: Circuit,
+    verifier: str,
+    params: PoolParams = PARAMS,
+    registry: str | None = None,
+    model_id: int = 0,
 ) -> Any:
-    """A fresh AdaptiveFeePool pinned to `verifier` (and `registry`), as `prover deploy fee` makes it."""
+    """A fresh AdaptiveFeePool pinned to `verifier` (and `registry`'s model `model_id`), as
+    `prover deploy fee` makes it."""
     consumer = FeeConsumer(params)
-    deployed = deploy_consumer(chain, consumer, circuit, verifier, registry)
+    deployed = deploy_consumer(chain, consumer, circuit, Pin(verifier, registry or NO_REGISTRY, model_id))
     return consumer_contract(chain, consumer, circuit, deployed.address)
 
 
@@ -205,7 +213,7 @@ def pool_env(session_chain: Chain, built: Path, tmp_path_factory: pytest.TempPat
         chain, deploy(chain, pool_artifact, *pool_args(verifier.address, circuit)).address, pool_artifact["abi"]
     )
     harness = contract_at(
-        chain, deploy(chain, harness_artifact, verifier.address, NO_REGISTRY).address, harness_artifact["abi"]
+        chain, deploy(chain, harness_artifact, verifier.address, NO_REGISTRY, 0).address, harness_artifact["abi"]
     )
     verifier_abi = load_artifact(work / "out" / "fee" / "Halo2Verifier.json", "prover verifier fee")["abi"]
     for price in prices[:WINDOW]:

@@ -32,6 +32,8 @@ KEY = b"\x11" * 32
 OTHER_KEY = b"\x22" * 32
 PROOF = b"\x01" * 64
 EXPECTED = [3, 1, 4, 1, 5, 9, 2, 6]  # the harness's default shape: 8 inputs + 1 output
+MODEL = 1  # the model `guarded` is pinned to, owned by the chain's first account
+ZERO32 = b"\x00" * 32
 
 
 def felt(value: int) -> int:
@@ -46,7 +48,7 @@ class TemplateEnv:
     mock: Contract
     harness: Contract  # no registry
     registry: Contract
-    guarded: Contract  # consults `registry`
+    guarded: Contract  # consults `registry`, pinned to its model MODEL
 
 
 def _deployed(chain: Chain, artifact: dict[str, Any], *args: Any) -> Contract:
@@ -55,14 +57,16 @@ def _deployed(chain: Chain, artifact: dict[str, Any], *args: Any) -> Contract:
 
 @pytest.fixture(scope="module")
 def template_env(module_chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> TemplateEnv:
-    """On the session's anvil: a mock verifier, a harness without registry, a registry and a harness using it."""
+    """On the session's anvil: a mock verifier, a harness without registry, a registry with
+    one model (no versions) and a harness pinned to that model."""
     chain, out = module_chain, tmp_path_factory.mktemp("template")
     compiled = compile_project_contracts(out / "out", include_tests=True)
     artifacts = {name: compiled[name].artifact() for name in ("ConsumerHarness", "MockVerifier", "ModelRegistry")}
     mock = _deployed(chain, artifacts["MockVerifier"], True)
-    harness = _deployed(chain, artifacts["ConsumerHarness"], mock.address, NO_REGISTRY)
+    harness = _deployed(chain, artifacts["ConsumerHarness"], mock.address, NO_REGISTRY, 0)
     registry = _deployed(chain, artifacts["ModelRegistry"])
-    guarded = _deployed(chain, artifacts["ConsumerHarness"], mock.address, registry.address)
+    transact(chain, registry, "createModel", "template")
+    guarded = _deployed(chain, artifacts["ConsumerHarness"], mock.address, registry.address, MODEL)
     return TemplateEnv(chain, artifacts, mock, harness, registry, guarded)
 
 
@@ -117,13 +121,24 @@ def accept(
     )
 
 
-def register(template_env: TemplateEnv, digest: bytes = b"\x00" * 32, commitment: bytes = b"\x00" * 32) -> int:
-    """A model whose version 1 is (mock verifier, digest, commitment); returns its id."""
-    receipt = transact(template_env.chain, template_env.registry, "createModel", "template")
-    model_id = int(template_env.registry.events.ModelCreated().process_receipt(receipt)[0]["args"]["modelId"])
-    version = (template_env.mock.address, digest, commitment, 0, *([b"\x00" * 32] * 7), "23.0.5")
-    transact(template_env.chain, template_env.registry, "addVersion", model_id, version)
-    return model_id
+def register(
+    template_env: TemplateEnv,
+    digest: bytes = ZERO32,
+    commitment: bytes = ZERO32,
+    model_id: int = MODEL,
+    chain: Chain | None = None,
+) -> int:
+    """(mock verifier, digest, commitment) as the next version of `model_id`; its number."""
+    version = (template_env.mock.address, digest, commitment, 0, *([ZERO32] * 7), "23.0.5")
+    receipt = transact(chain or template_env.chain, template_env.registry, "addVersion", model_id, version)
+    return int(template_env.registry.events.VersionAdded().process_receipt(receipt)[0]["args"]["version"])
+
+
+def squatter_model(template_env: TemplateEnv) -> tuple[Chain, int]:
+    """A second account's own model in the same registry, as a squatter would create it."""
+    squatter = second_account(template_env.chain)
+    receipt = transact(squatter, template_env.registry, "createModel", "template")
+    return squatter, int(template_env.registry.events.ModelCreated().process_receipt(receipt)[0]["args"]["modelId"])
 
 
 # --- acceptance ------------------------------------------------------------------------------------
@@ -224,7 +239,7 @@ def test_verifier_answering_garbage_is_proof_rejected(template_env: TemplateEnv)
     chain = template_env.chain
     silent = Web3.to_checksum_address("0x" + "5e" * 20)
     assert not chain.w3.provider.make_request("anvil_setCode", [silent, "0x00"]).get("error")  # type: ignore[arg-type]
-    harness = _deployed(chain, template_env.artifacts["ConsumerHarness"], silent, NO_REGISTRY)
+    harness = _deployed(chain, template_env.artifacts["ConsumerHarness"], silent, NO_REGISTRY, 0)
     rejected(
         template_env,
         lambda: transact(chain, harness, "accept", PROOF, [*EXPECTED, 0], EXPECTED, KEY),
@@ -268,30 +283,35 @@ def test_unregistered_artifact_is_rejected_with_the_consumers_vka_digest(templat
         "UnregisteredArtifact",
         harness=template_env.guarded,
     )
-    address, got_digest, got_commitment = error.error_args
-    assert (str(address).lower(), got_digest, got_commitment) == (template_env.mock.address.lower(), digest, commitment)
+    model_id, address, got_digest, got_commitment = error.error_args
+    assert (model_id, str(address).lower(), got_digest, got_commitment) == (
+        MODEL,
+        template_env.mock.address.lower(),
+        digest,
+        commitment,
+    )
     register(template_env, digest, commitment)
     assert call(template_env.chain, template_env.guarded, "accept", PROOF, [*EXPECTED, 0], EXPECTED, KEY) == [0]
 
 
 def test_revoked_version_is_rejected(template_env: TemplateEnv) -> None:
     """Revocation stops a consumer at once: the registry's error bubbles up by name."""
-    model_id = register(template_env)
+    version = register(template_env)
     accept(template_env, [*EXPECTED, 0], EXPECTED, harness=template_env.guarded)
-    transact(template_env.chain, template_env.registry, "revokeVersion", model_id, 1)
+    transact(template_env.chain, template_env.registry, "revokeVersion", MODEL, version)
     rejected(
         template_env,
         lambda: accept(template_env, [*EXPECTED, 0], EXPECTED, key=OTHER_KEY, harness=template_env.guarded),
         "VersionIsRevoked",
-        (model_id, 1),
+        (MODEL, version),
         harness=template_env.guarded,
     )
 
 
 def test_caller_not_on_the_allowlist_is_rejected(template_env: TemplateEnv) -> None:
     """The registry checks the account calling the consumer (`msg.sender`)."""
-    model_id = register(template_env)
-    transact(template_env.chain, template_env.registry, "setAccessRestricted", model_id, True)
+    register(template_env)
+    transact(template_env.chain, template_env.registry, "setAccessRestricted", MODEL, True)
     stranger = second_account(template_env.chain)
     error = rejected(
         template_env,
@@ -299,8 +319,8 @@ def test_caller_not_on_the_allowlist_is_rejected(template_env: TemplateEnv) -> N
         "CallerNotAllowed",
         harness=template_env.guarded,
     )
-    assert error.error_args[0] == model_id and str(error.error_args[1]).lower() == stranger.address.lower()
-    transact(template_env.chain, template_env.registry, "setAllowed", model_id, [stranger.address], True)
+    assert error.error_args[0] == MODEL and str(error.error_args[1]).lower() == stranger.address.lower()
+    transact(template_env.chain, template_env.registry, "setAllowed", MODEL, [stranger.address], True)
     accept(template_env, [*EXPECTED, 0], EXPECTED, harness=template_env.guarded, chain=stranger)
 
 
@@ -314,7 +334,7 @@ def test_checks_run_in_the_documented_order(template_env: TemplateEnv) -> None:
     transact(chain, guarded, "setArtifact", digest, b"\x00" * 32)
     revoked = register(template_env, digest)
     accept(template_env, [*EXPECTED, 0], EXPECTED, harness=guarded)  # KEY is used from now on
-    transact(chain, template_env.registry, "revokeVersion", revoked, 1)
+    transact(chain, template_env.registry, "revokeVersion", MODEL, revoked)
     transact(chain, template_env.mock, "setReverts", True)
 
     def attempt(instances: list[int], expected: list[int], key: bytes = KEY) -> Callable[[], Any]:
@@ -322,7 +342,7 @@ def test_checks_run_in_the_documented_order(template_env: TemplateEnv) -> None:
 
     broken = [0] * 8 + [MAX_ABS]  # wrong inputs, output out of range
     rejected(template_env, attempt(broken[:-1], []), "WrongInstanceCount", (8, 9), harness=guarded)
-    rejected(template_env, attempt(broken, []), "VersionIsRevoked", (revoked, 1), harness=guarded)
+    rejected(template_env, attempt(broken, []), "VersionIsRevoked", (MODEL, revoked), harness=guarded)
     transact(chain, guarded, "setArtifact", b"\x00" * 32, b"\x00" * 32)
     rejected(template_env, attempt(broken, []), "UnregisteredArtifact", harness=guarded)
     register(template_env)  # (mock, 0, 0) becomes a usable version
@@ -392,13 +412,80 @@ def test_verifier_and_registry_without_code_are_refused_at_deployment(template_e
     artifact, eoa = template_env.artifacts["ConsumerHarness"], template_env.chain.address
     for address in (NO_REGISTRY, eoa):
         error = rejected(
-            template_env, lambda: deploy(template_env.chain, artifact, address, NO_REGISTRY), "InvalidVerifier"
+            template_env, lambda: deploy(template_env.chain, artifact, address, NO_REGISTRY, 0), "InvalidVerifier"
         )
         assert str(error.error_args[0]).lower() == address.lower()
     error = rejected(
-        template_env, lambda: deploy(template_env.chain, artifact, template_env.mock.address, eoa), "InvalidRegistry"
+        template_env, lambda: deploy(template_env.chain, artifact, template_env.mock.address, eoa, 1), "InvalidRegistry"
     )
     assert str(error.error_args[0]).lower() == eoa.lower()
+
+
+def test_model_id_must_name_a_model_of_the_registry(template_env: TemplateEnv) -> None:
+    """Rule 2: the pinned model exists (ids 1 .. modelCount); without a registry there is no model."""
+    artifact, mock = template_env.artifacts["ConsumerHarness"], template_env.mock.address
+    for registry, model_id in (
+        (template_env.registry.address, 0),
+        (template_env.registry.address, 2),
+        (NO_REGISTRY, 1),
+    ):
+        error = rejected(
+            template_env, lambda: deploy(template_env.chain, artifact, mock, registry, model_id), "InvalidModel"
+        )
+        assert error.error_args == (model_id,)
+    pinned = _deployed(template_env.chain, artifact, mock, template_env.registry.address, MODEL)
+    assert call(template_env.chain, pinned, "modelId") == MODEL
+    # so the registry's `UnknownModel` (ids are never removed) cannot reach a deployed consumer
+    with pytest.raises(TransactionReverted) as info:
+        call(template_env.chain, template_env.registry, "checkUsable", 2, mock, ZERO32, ZERO32, mock)
+    assert (info.value.error_name, info.value.error_args) == ("UnknownModel", (2,))
+
+
+def test_another_models_versions_do_not_count(template_env: TemplateEnv) -> None:
+    """Squatting: a stranger registers this consumer's verifier under a model of its own first,
+    then restricts that model to itself and revokes the version. None of it reaches the pinned
+    model: its owner registers the same verifier afterwards, and its consumer accepts."""
+    squatter, squatted = squatter_model(template_env)
+    register(template_env, model_id=squatted, chain=squatter)
+    error = rejected(
+        template_env,
+        lambda: accept(template_env, [*EXPECTED, 0], EXPECTED, harness=template_env.guarded),
+        "UnregisteredArtifact",
+        harness=template_env.guarded,
+    )
+    assert error.error_args[0] == MODEL and error.error_args[2:] == (ZERO32, ZERO32)
+    assert register(template_env) == 1  # no DuplicateArtifact: keys are per model
+    transact(squatter, template_env.registry, "setAccessRestricted", squatted, True)
+    transact(squatter, template_env.registry, "revokeVersion", squatted, 1)
+    assert accept(template_env, [*EXPECTED, 0], EXPECTED, harness=template_env.guarded)["status"] == 1
+
+
+def test_hashed_params_consumer_accepts_only_its_models_weights(template_env: TemplateEnv) -> None:
+    """Weights substitution: two weight sets share one verifier (hashed params: the weights
+    are a public commitment, not in the vk). The model's owner registers one; a stranger
+    registers the other under its own model. A consumer reading the commitment from the proof
+    accepts only its model's weights."""
+    chain, guarded = template_env.chain, template_env.guarded
+    ours, theirs = felt(0xA11CE), felt(0xB0B)
+    transact(chain, guarded, "setShape", 10, 1)
+    transact(chain, guarded, "setParamsInstance", 0, 1)  # ezkl's layout: the weights' hash, inputs, outputs
+    register(template_env, commitment=ours.to_bytes(32, "big"))
+    squatter, other_model = squatter_model(template_env)
+    register(template_env, commitment=theirs.to_bytes(32, "big"), model_id=other_model, chain=squatter)
+    error = rejected(
+        template_env,
+        lambda: accept(template_env, [theirs, *EXPECTED, 7], EXPECTED, harness=guarded),
+        "UnregisteredArtifact",
+        harness=guarded,
+    )
+    assert error.error_args[0] == MODEL and error.error_args[2:] == (ZERO32, theirs.to_bytes(32, "big"))
+    assert call(chain, guarded, "accept", PROOF, [ours, *EXPECTED, 7], EXPECTED, KEY) == [7]
+    rejected(
+        template_env,
+        lambda: accept(template_env, [*EXPECTED, ours, 7], EXPECTED, harness=guarded),
+        "UnregisteredArtifact",
+        harness=guarded,
+    )  # the commitment read where ezkl puts it, not where a caller would like it
 
 
 # --- MockVerifier --------------------------------------------------------------------------------------
@@ -440,6 +527,8 @@ def test_test_contracts_fit_and_say_they_are_for_tests(template_env: TemplateEnv
 ERROR_TESTS = {
     "InvalidVerifier": "test_verifier_and_registry_without_code_are_refused_at_deployment",
     "InvalidRegistry": "test_verifier_and_registry_without_code_are_refused_at_deployment",
+    "InvalidModel": "test_model_id_must_name_a_model_of_the_registry",
+    "UnknownModel": "test_model_id_must_name_a_model_of_the_registry",
     "WrongInstanceCount": "test_wrong_instance_count_is_rejected",
     "NoInputsBound": "test_binding_nothing_is_rejected",
     "InputsOverlapOutputs": "test_inputs_overlapping_outputs_is_rejected",

@@ -21,7 +21,7 @@ from contract_env import reverted
 
 from models import get_model
 from prover.consumers import UnknownConsumerError, consumer_names, find_consumer, get_consumer, register_consumer
-from prover.consumers.base import consumer_contract, deploy_consumer, submit
+from prover.consumers.base import Pin, consumer_contract, deploy_consumer, submit
 from prover.consumers.digits import DigitLabelsConsumer, read_pixels
 from prover.errors import InputError, ProverError, TransactionReverted
 from prover.evm.client import Chain, call
@@ -59,7 +59,7 @@ def book_env(module_chain: Chain, built: Path, tmp_path_factory: pytest.TempPath
     shutil.copytree(built / "circuits" / "digits", work / "circuits" / "digits")
     circuit = open_circuit("digits", work)
     verifier = deploy_verifier(module_chain, circuit).address
-    deployed = deploy_consumer(module_chain, DIGITS, circuit, verifier)
+    deployed = deploy_consumer(module_chain, DIGITS, circuit, Pin(verifier))
     return LabelBookEnv(
         module_chain, work, circuit, verifier, consumer_contract(module_chain, DIGITS, circuit, deployed.address)
     )

@@ -298,7 +298,7 @@ def test_verifier_without_code_is_rejected(pool_env: PoolEnv) -> None:
         args = pool_args(address, pool_env.circuit)
         for artifact, ctor_args in (
             (pool_env.pool_artifact, args),
-            (pool_env.harness_artifact, [address, NO_REGISTRY]),
+            (pool_env.harness_artifact, [address, NO_REGISTRY, 0]),
         ):
             error = rejected(pool_env, lambda: deploy(pool_env.chain, artifact, *ctor_args), "InvalidVerifier")
             assert [a.lower() for a in error.error_args] == [address.lower()]
@@ -356,6 +356,8 @@ ERROR_TESTS = {
     "OutputOutOfRange": "test_onchain.py::test_decode_signed_rejects_the_middle_of_the_field",
     "ValueOutOfRange": "test_encode_out_of_range_value_is_rejected",
     "InvalidRegistry": "test_registry.py::test_registry_without_code_is_refused_at_deployment",
+    "InvalidModel": "test_consumer_template.py::test_model_id_must_name_a_model_of_the_registry",
+    "UnknownModel": "test_consumer_template.py::test_model_id_must_name_a_model_of_the_registry",
     "UnregisteredArtifact": "test_registry.py::test_unregistered_verifier_is_rejected_by_the_pool",
     "VersionIsRevoked": "test_registry.py::test_revoked_version_stops_the_pool_accepting_its_proofs",
     "CallerNotAllowed": "test_registry.py::test_restricted_model_rejects_callers_not_on_its_allowlist",

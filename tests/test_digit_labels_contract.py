@@ -81,7 +81,7 @@ def labels_env(module_chain: Chain, tmp_path_factory: pytest.TempPathFactory) ->
     artifacts = {name: compiled[name].artifact() for name in ("DigitLabels", "MockVerifier")}
     sizes = {name: contract.runtime_size for name, contract in compiled.items()}
     mock = _deployed(chain, artifacts["MockVerifier"], True)
-    book = _deployed(chain, artifacts["DigitLabels"], mock.address, NO_REGISTRY, SCALE, chain.address)
+    book = _deployed(chain, artifacts["DigitLabels"], mock.address, NO_REGISTRY, 0, SCALE, chain.address)
     return LabelsEnv(chain, artifacts, sizes, mock, book)
 
 
@@ -203,6 +203,7 @@ def test_expected_inputs_match_the_models_encoding(labels_env: LabelsEnv, scale:
         labels_env.artifacts["DigitLabels"],
         labels_env.mock.address,
         NO_REGISTRY,
+        0,
         scale,
         labels_env.chain.address,
     )
@@ -332,25 +333,27 @@ def test_zero_owner_and_bad_config_are_refused_at_deployment(labels_env: LabelsE
     artifact, mock = labels_env.artifacts["DigitLabels"], labels_env.mock.address
     error = rejected(
         labels_env,
-        lambda: deploy(labels_env.chain, artifact, mock, NO_REGISTRY, SCALE, ZERO_ADDRESS),
+        lambda: deploy(labels_env.chain, artifact, mock, NO_REGISTRY, 0, SCALE, ZERO_ADDRESS),
         "OwnableInvalidOwner",
     )
     assert str(error.error_args[0]).lower() == ZERO_ADDRESS
     rejected(
         labels_env,
-        lambda: deploy(labels_env.chain, artifact, mock, NO_REGISTRY, 65, labels_env.chain.address),
+        lambda: deploy(labels_env.chain, artifact, mock, NO_REGISTRY, 0, 65, labels_env.chain.address),
         "InvalidConfig",
         (),
     )
     error = rejected(
         labels_env,
         lambda: deploy(
-            labels_env.chain, artifact, labels_env.chain.address, NO_REGISTRY, SCALE, labels_env.chain.address
+            labels_env.chain, artifact, labels_env.chain.address, NO_REGISTRY, 0, SCALE, labels_env.chain.address
         ),
         "InvalidVerifier",
     )
     assert str(error.error_args[0]).lower() == labels_env.chain.address.lower()
-    book = _deployed(labels_env.chain, artifact, mock, NO_REGISTRY, 64, labels_env.chain.address)  # the largest scale
+    book = _deployed(
+        labels_env.chain, artifact, mock, NO_REGISTRY, 0, 64, labels_env.chain.address
+    )  # the largest scale
     assert int(call(labels_env.chain, book, "expectedInputs", [16] * 64)[0]) == 2**64
 
 
@@ -381,6 +384,8 @@ ERROR_TESTS = {
     # the template's own checks, which the example cannot reach (it always binds 64 inputs,
     # encodes nothing signed, and has no registry here): tested through the harness
     "InvalidRegistry": TEMPLATE + "test_verifier_and_registry_without_code_are_refused_at_deployment",
+    "InvalidModel": TEMPLATE + "test_model_id_must_name_a_model_of_the_registry",
+    "UnknownModel": TEMPLATE + "test_model_id_must_name_a_model_of_the_registry",
     "NoInputsBound": TEMPLATE + "test_binding_nothing_is_rejected",
     "InputsOverlapOutputs": TEMPLATE + "test_inputs_overlapping_outputs_is_rejected",
     "ValueOutOfRange": TEMPLATE + "test_signed_codec_round_trips_and_refuses_out_of_range",

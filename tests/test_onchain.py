@@ -68,7 +68,7 @@ def onchain_env(module_chain: Chain, work: Path) -> OnchainEnv:
     pool = fee_pool(chain, circuit, verifier.address, PARAMS)
     harness_artifact = contract_artifact(work, "ConsumerHarness", tests=True)
     harness = contract_at(
-        chain, deploy(chain, harness_artifact, verifier.address, NO_REGISTRY).address, harness_artifact["abi"]
+        chain, deploy(chain, harness_artifact, verifier.address, NO_REGISTRY, 0).address, harness_artifact["abi"]
     )
     verifier_abi = load_artifact(work / "out" / "fee" / "Halo2Verifier.json", "prover verifier fee")["abi"]
     for price in simulate_prices(WINDOW + 1, SEED, "calm")[1:]:

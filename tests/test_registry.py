@@ -22,7 +22,7 @@ from contract_env import PARAMS, SECOND_KEY, Proof, fee_pool, prove_pool, revert
 
 from models.fee import WINDOW, simulate_prices
 from prover.consumers.base import NO_REGISTRY
-from prover.errors import TransactionReverted
+from prover.errors import ProverError, TransactionReverted
 from prover.evm.client import Chain, call, connect, contract_at, deploy, transact
 from prover.evm.deployments import deployments_path
 from prover.evm.node import DEV_PRIVATE_KEY
@@ -58,7 +58,7 @@ def registry_env(module_chain: Chain, built: Path, tmp_path_factory: pytest.Temp
     registry = open_registry(chain, work, deploy_if_missing=True)
     registration = register(chain, registry, circuit, verifier=verifier)
     assert registration.create_gas is not None
-    pool = fee_pool(chain, circuit, verifier, PARAMS, registry.address)
+    pool = fee_pool(chain, circuit, verifier, PARAMS, registry.address, registration.model_id)
     for price in simulate_prices(WINDOW + 1, 5, "calm")[1:]:
         transact(chain, pool, "recordPrice", price)
     proof = prove_pool(chain, pool, circuit, work / "pool.proof.json")
@@ -210,10 +210,19 @@ def test_only_the_owner_can_add_revoke_or_allow(registry_env: RegistryEnv) -> No
         result = cli(registry_env, *args, key=SECOND_KEY)
         assert result.code == 2, result.stderr
         assert "NotModelOwner" in result.stderr and "Traceback" not in result.stderr
-    with as_second_account(registry_env) as second, pytest.raises(TransactionReverted) as info:
+    with as_second_account(registry_env) as second:
         registry = contract_at(second, registry_env.registry.address, registry_env.registry.abi)
-        register(second, registry, registry_env.circuit, verifier=deploy_verifier(second, registry_env.circuit).address)
-    assert info.value.error_name == "NotModelOwner"
+        sent = second.w3.eth.get_transaction_count(second.address)
+        with pytest.raises(ProverError, match="is owned by"):  # refused before deploying a verifier
+            register(second, registry, registry_env.circuit)
+        assert second.w3.eth.get_transaction_count(second.address) == sent
+
+
+def test_register_checks_the_parent_before_any_transaction(registry_env: RegistryEnv) -> None:
+    sent = registry_env.chain.w3.eth.get_transaction_count(registry_env.chain.address)
+    result = cli(registry_env, "register", "fee", "--parent", "7")
+    assert result.code == 2 and "--parent 7" in result.stderr and "Traceback" not in result.stderr
+    assert registry_env.chain.w3.eth.get_transaction_count(registry_env.chain.address) == sent
 
 
 @pytest.mark.slow
@@ -266,7 +275,9 @@ def test_unregistered_verifier_is_rejected_by_the_pool(registry_env: RegistryEnv
     stranger = deploy(
         registry_env.chain, load_artifact(registry_env.work / "out" / "fee" / "Halo2Verifier.json", "verifier")
     )
-    pool = fee_pool(registry_env.chain, registry_env.circuit, stranger.address, PARAMS, registry_env.registry.address)
+    pool = fee_pool(
+        registry_env.chain, registry_env.circuit, stranger.address, PARAMS, registry_env.registry.address, 1
+    )
     for price in simulate_prices(WINDOW + 1, 5, "calm")[1:]:
         transact(registry_env.chain, pool, "recordPrice", price)
     with pytest.raises(TransactionReverted) as info:
@@ -279,12 +290,12 @@ def test_unregistered_verifier_is_rejected_by_the_pool(registry_env: RegistryEnv
             registry_env.proof.instances,
         )
     assert info.value.error_name == "UnregisteredArtifact"
-    assert str(info.value.error_args[0]).lower() == stranger.address.lower()
+    assert info.value.error_args[0] == 1 and str(info.value.error_args[1]).lower() == stranger.address.lower()
 
 
 def test_registry_without_code_is_refused_at_deployment(registry_env: RegistryEnv) -> None:
     with pytest.raises(TransactionReverted) as info:
-        fee_pool(registry_env.chain, registry_env.circuit, registry_env.verifier, PARAMS, registry_env.chain.address)
+        fee_pool(registry_env.chain, registry_env.circuit, registry_env.verifier, PARAMS, registry_env.chain.address, 1)
     assert info.value.error_name == "InvalidRegistry"
     assert registry_env.chain.address != NO_REGISTRY
 

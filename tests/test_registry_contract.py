@@ -158,13 +158,19 @@ def _plain(values: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def check_usable(
     env: RegistryContractEnv,
+    model_id: int,
     verifier: str,
     caller: str,
     vka_digest: bytes = ZERO_HASH,
     params_commitment: bytes = ZERO_HASH,
-) -> list[int]:
-    """`checkUsable` as a consumer would call it: its pinned artifact and the account it acts for."""
-    return list(call(env.chain, env.registry, "checkUsable", verifier, vka_digest, params_commitment, caller))
+) -> int:
+    """`checkUsable` as a consumer would call it: its pinned model and artifact and the
+    account it acts for; the version it may act on."""
+    return int(call(env.chain, env.registry, "checkUsable", model_id, verifier, vka_digest, params_commitment, caller))
+
+
+def version_of(env: RegistryContractEnv, model_id: int, verifier: str, vka: bytes, params: bytes) -> int:
+    return int(call(env.chain, env.registry, "versionOf", model_id, verifier, vka, params))
 
 
 def block_timestamp(env: RegistryContractEnv, receipt: TxReceipt) -> int:
@@ -250,9 +256,7 @@ def test_lineage_chain_of_three_versions_reads_back_field_by_field(registry_env:
         assert record == {**v, "registeredAt": block_timestamp(registry_env, receipt), "revoked": False}
         for field in PROVENANCE_FIELDS:  # the same, said field by field
             assert record[field] == digest(f"v{number}:{field}")
-        assert call(
-            registry_env.chain, registry_env.registry, "versionOf", v["verifier"], v["vkaDigest"], v["paramsCommitment"]
-        ) == [model_id, number]
+        assert version_of(registry_env, model_id, v["verifier"], v["vkaDigest"], v["paramsCommitment"]) == number
     assert model(registry_env, model_id)["versionCount"] == 3
     lineage, number = [], 3
     while number:
@@ -297,7 +301,8 @@ def test_verifier_must_have_code(registry_env: RegistryContractEnv) -> None:
 
 
 def test_duplicate_artifact_is_rejected(registry_env: RegistryContractEnv) -> None:
-    """One (verifier, VKA digest, weights) is one version, in this model or any other."""
+    """Within a model, one (verifier, VKA digest, weights) is one version; another model may
+    register the same artifact (keys are per model), which changes nothing for the first."""
     first, second = create_model(registry_env), create_model(registry_env, "copycat", by=registry_env.other)
     verifier = stand_in_verifier(registry_env.chain, "a")
     add_version(registry_env, first, version_input(verifier, "v1"))
@@ -308,22 +313,24 @@ def test_duplicate_artifact_is_rejected(registry_env: RegistryContractEnv) -> No
         "DuplicateArtifact",
         (first, 1),
     )
+    assert add_version(registry_env, second, again, by=registry_env.other)[0] == 1
     rejected(
         registry_env,
         lambda: transact(registry_env.other, registry_env.registry, "addVersion", second, again),
         "DuplicateArtifact",
-        (first, 1),
+        (second, 1),
     )
+    assert version_of(registry_env, first, verifier, ZERO_HASH, ZERO_HASH) == 1
     # the same verifier with other weights, or under a VKA digest, is another artifact
     assert (
         add_version(
             registry_env, second, version_input(verifier, params_commitment=digest("w")), by=registry_env.other
         )[0]
-        == 1
+        == 2
     )
     assert (
         add_version(registry_env, second, version_input(verifier, vka_digest=digest("vka")), by=registry_env.other)[0]
-        == 2
+        == 3
     )
 
 
@@ -362,17 +369,16 @@ def test_unregistered_artifact_is_not_usable(registry_env: RegistryContractEnv) 
     verifier = stand_in_verifier(registry_env.chain, "a")
     add_version(registry_env, model_id, version_input(verifier, params_commitment=digest("w")))
     for vka, params in ((ZERO_HASH, ZERO_HASH), (ZERO_HASH, digest("other weights")), (digest("vka"), digest("w"))):
-        assert call(registry_env.chain, registry_env.registry, "versionOf", verifier, vka, params) == [0, 0]
+        assert version_of(registry_env, model_id, verifier, vka, params) == 0
         rejected(
             registry_env,
-            lambda: check_usable(registry_env, verifier, registry_env.chain.address, vka, params),
+            lambda: check_usable(registry_env, model_id, verifier, registry_env.chain.address, vka, params),
             "UnregisteredArtifact",
-            (verifier, vka, params),
+            (model_id, verifier, vka, params),
         )
-    assert check_usable(registry_env, verifier, registry_env.third.address, params_commitment=digest("w")) == [
-        model_id,
-        1,
-    ]
+    assert (
+        check_usable(registry_env, model_id, verifier, registry_env.third.address, params_commitment=digest("w")) == 1
+    )
 
 
 def test_revoked_version_is_not_usable(registry_env: RegistryContractEnv) -> None:
@@ -382,15 +388,15 @@ def test_revoked_version_is_not_usable(registry_env: RegistryContractEnv) -> Non
     add_version(registry_env, model_id, version_input(old, "v1"))
     add_version(registry_env, model_id, version_input(new, "v2", parent=1))
 
-    def usable(verifier: str) -> list[int]:
-        return check_usable(registry_env, verifier, registry_env.other.address)
+    def usable(verifier: str) -> int:
+        return check_usable(registry_env, model_id, verifier, registry_env.other.address)
 
-    assert usable(old) == [model_id, 1]
+    assert usable(old) == 1
     receipt = transact(registry_env.chain, registry_env.registry, "revokeVersion", model_id, 1)
     assert events(registry_env, receipt, "VersionRevoked") == [{"modelId": model_id, "version": 1}]
     rejected(registry_env, lambda: usable(old), "VersionIsRevoked", (model_id, 1))
     assert version(registry_env, model_id, 1)["revoked"] is True
-    assert usable(new) == [model_id, 2] and version(registry_env, model_id, 2)["revoked"] is False
+    assert usable(new) == 2 and version(registry_env, model_id, 2)["revoked"] is False
     rejected(
         registry_env,
         lambda: transact(registry_env.chain, registry_env.registry, "revokeVersion", model_id, 1),
@@ -403,7 +409,7 @@ def test_revoked_version_is_not_usable(registry_env: RegistryContractEnv) -> Non
         "DuplicateArtifact",
         (model_id, 1),
     )
-    assert call(registry_env.chain, registry_env.registry, "versionOf", old, ZERO_HASH, ZERO_HASH) == [model_id, 1]
+    assert version_of(registry_env, model_id, old, ZERO_HASH, ZERO_HASH) == 1
 
 
 def test_restricted_model_admits_only_allowlisted_callers(registry_env: RegistryContractEnv) -> None:
@@ -413,11 +419,11 @@ def test_restricted_model_admits_only_allowlisted_callers(registry_env: Registry
     add_version(registry_env, model_id, version_input(verifier))
     add_version(registry_env, other_model, version_input(open_verifier))
 
-    def usable(account: str, v: str = verifier) -> list[int]:
-        return check_usable(registry_env, v, account)
+    def usable(account: str, v: str = verifier, model: int = model_id) -> int:
+        return check_usable(registry_env, model, v, account)
 
     everyone = (registry_env.chain.address, registry_env.other.address, registry_env.third.address)
-    assert [usable(a) for a in everyone] == [[model_id, 1]] * 3
+    assert [usable(a) for a in everyone] == [1] * 3
     assert all(call(registry_env.chain, registry_env.registry, "isAllowed", model_id, a) for a in everyone)
 
     receipt = transact(registry_env.chain, registry_env.registry, "setAccessRestricted", model_id, True)
@@ -426,7 +432,7 @@ def test_restricted_model_admits_only_allowlisted_callers(registry_env: Registry
     for account in everyone:  # the owner too: the allowlist is about use, not ownership
         rejected(registry_env, lambda: usable(account), "CallerNotAllowed", (model_id, account))
         assert call(registry_env.chain, registry_env.registry, "isAllowed", model_id, account) is False
-    assert [usable(a, open_verifier) for a in everyone] == [[other_model, 1]] * 3  # only that model
+    assert [usable(a, open_verifier, other_model) for a in everyone] == [1] * 3  # only that model
 
     receipt = transact(
         registry_env.chain,
@@ -440,7 +446,7 @@ def test_restricted_model_admits_only_allowlisted_callers(registry_env: Registry
         {"modelId": model_id, "account": registry_env.other.address, "allowed": True},
         {"modelId": model_id, "account": registry_env.third.address, "allowed": True},
     ]
-    assert usable(registry_env.other.address) == usable(registry_env.third.address) == [model_id, 1]
+    assert usable(registry_env.other.address) == usable(registry_env.third.address) == 1
     rejected(
         registry_env,
         lambda: usable(registry_env.chain.address),
@@ -469,7 +475,7 @@ def test_restricted_model_admits_only_allowlisted_callers(registry_env: Registry
 
     receipt = transact(registry_env.chain, registry_env.registry, "setAccessRestricted", model_id, False)
     assert events(registry_env, receipt, "AccessRestrictionChanged") == [{"modelId": model_id, "restricted": False}]
-    assert [usable(a) for a in everyone] == [[model_id, 1]] * 3
+    assert [usable(a) for a in everyone] == [1] * 3
 
 
 def test_access_setters_emit_only_real_changes(registry_env: RegistryContractEnv) -> None:
@@ -545,6 +551,8 @@ def test_unknown_model_is_rejected_everywhere(registry_env: RegistryContractEnv)
             ("getModel", (model_id,)),
             ("getVersion", (model_id, 1)),
             ("isAllowed", (model_id, registry_env.other.address)),
+            ("checkUsable", (model_id, verifier, ZERO_HASH, ZERO_HASH, registry_env.other.address)),
+            ("versionOf", (model_id, verifier, ZERO_HASH, ZERO_HASH)),
         ]
         for fn_name, args in reads:
             rejected(
@@ -658,10 +666,10 @@ def test_allowlist_stays_with_the_model_across_a_transfer(registry_env: Registry
     transact(registry_env.chain, registry_env.registry, "setAllowed", model_id, [registry_env.third.address], True)
     transact(registry_env.chain, registry_env.registry, "transferOwnership", model_id, registry_env.other.address)
     transact(registry_env.other, registry_env.registry, "acceptOwnership", model_id)
-    assert check_usable(registry_env, verifier, registry_env.third.address) == [model_id, 1]
+    assert check_usable(registry_env, model_id, verifier, registry_env.third.address) == 1
     rejected(
         registry_env,
-        lambda: check_usable(registry_env, verifier, registry_env.other.address),
+        lambda: check_usable(registry_env, model_id, verifier, registry_env.other.address),
         "CallerNotAllowed",
         (model_id, registry_env.other.address),
     )
@@ -688,7 +696,7 @@ def test_gas_of_the_common_calls(registry_env: RegistryContractEnv) -> None:
     gas["addVersion (parent, weights commitment)"] = estimate_gas(
         registry_env.chain, registry_env.registry, "addVersion", model_id, second
     )
-    check = ("checkUsable", first["verifier"], ZERO_HASH, ZERO_HASH, registry_env.other.address)
+    check = ("checkUsable", model_id, first["verifier"], ZERO_HASH, ZERO_HASH, registry_env.other.address)
     gas["checkUsable (open model)"] = estimate_gas(registry_env.chain, registry_env.registry, *check)
     transact(registry_env.chain, registry_env.registry, "setAccessRestricted", model_id, True)
     transact(registry_env.chain, registry_env.registry, "setAllowed", model_id, [registry_env.other.address], True)

@@ -25,6 +25,11 @@ contract AdaptiveFeePool is ZkmlConsumer, OwnableNoRenounce, Pausable {
     uint256 public constant N_FEATURES = WINDOW - 1;
     /// @notice Features are percent deviations from the latest price.
     int256 public constant FEATURE_MULTIPLIER = 100;
+    /// @notice The model's input domain: each feature saturates to +-FEATURE_LIMIT_PCT percent.
+    /// @dev The circuit was calibrated on that whole box, so every window the pool can hold
+    /// (a 50% crash in one step, a run of spikes) has inputs a proof can be made for, and the
+    /// fee stays live exactly when it should move (DESIGN.md rule 6).
+    int256 public constant FEATURE_LIMIT_PCT = 100;
     /// @notice Fees are in basis points, at most 100%.
     uint16 public constant MAX_BPS = 10_000;
     /// @notice `lastUpdateEpoch` before the first update (no epoch can reach it).
@@ -119,6 +124,7 @@ contract AdaptiveFeePool is ZkmlConsumer, OwnableNoRenounce, Pausable {
     /// @param verifier_ The ezkl verifier of the fee model.
     /// @param registry_ The model registry whose record of the fee model must allow each
     /// update (active version, caller allowed), or the zero address for none.
+    /// @param modelId_ The fee model's id in `registry_` (0 without a registry).
     /// @param inputScale_ Fixed-point bits of the inputs (<= 64), the circuit's input scale.
     /// @param outputScale_ Fixed-point bits of the output (<= 64), the circuit's output scale.
     /// @param policy The fee schedule and bounds (`InvalidConfig` if they contradict themselves).
@@ -128,11 +134,12 @@ contract AdaptiveFeePool is ZkmlConsumer, OwnableNoRenounce, Pausable {
     constructor(
         IHalo2Verifier verifier_,
         IModelRegistry registry_,
+        uint256 modelId_,
         uint8 inputScale_,
         uint8 outputScale_,
         FeePolicy memory policy,
         address initialOwner
-    ) ZkmlConsumer(verifier_, registry_) Ownable(initialOwner) {
+    ) ZkmlConsumer(verifier_, registry_, modelId_) Ownable(initialOwner) {
         uint256[3] memory thresholds = policy.thresholdsMicroPct;
         if (
             inputScale_ > 64 || outputScale_ > 64 || policy.minFeeBps > policy.initialFeeBps
@@ -199,8 +206,9 @@ contract AdaptiveFeePool is ZkmlConsumer, OwnableNoRenounce, Pausable {
 
     /// @notice The input instances a proof must carry now, recomputed from storage.
     /// @dev feature_i = (p_i - p_8) * 100 * 2**inputScale / p_8 with signed division
-    /// (truncating toward zero), field-encoded; see `models/fee.py`. Reverts with
-    /// `NotEnoughObservations` before `WINDOW` prices are recorded.
+    /// (truncating toward zero), saturated to +-FEATURE_LIMIT_PCT * 2**inputScale and
+    /// field-encoded; see `models/fee.py`. Reverts with `NotEnoughObservations` before
+    /// `WINDOW` prices are recorded.
     /// @return inputs The expected felts of instances 0 .. N_FEATURES - 1.
     function expectedInputs() external view returns (uint256[N_FEATURES] memory inputs) {
         uint256[] memory features = _features();
@@ -260,19 +268,32 @@ contract AdaptiveFeePool is ZkmlConsumer, OwnableNoRenounce, Pausable {
         lastUpdateTime = uint64(block.timestamp);
     }
 
+    /// @notice The feature felts of any window of prices, as the pool encodes its own: for
+    /// off-chain tools and tests to check the encoding against `models/fee.py`.
+    /// @param window WINDOW prices, oldest first, each 0 < price < 2**128 (`InvalidPrice`).
+    /// @return inputs N_FEATURES felts.
+    function featuresOf(uint256[WINDOW] memory window) public view returns (uint256[] memory inputs) {
+        for (uint256 k = 0; k < WINDOW; ++k) {
+            if (window[k] == 0 || window[k] >= 2 ** 128) revert InvalidPrice();
+        }
+        int256 latest = int256(window[WINDOW - 1]);
+        int256 unit = int256(uint256(1) << inputScale);
+        int256 limit = FEATURE_LIMIT_PCT * unit;
+        inputs = new uint256[](N_FEATURES);
+        for (uint256 i = 0; i < N_FEATURES; ++i) {
+            int256 feature = (int256(window[i]) - latest) * FEATURE_MULTIPLIER * unit / latest;
+            if (feature > limit) feature = limit;
+            else if (feature < -limit) feature = -limit;
+            inputs[i] = _encodeSigned(feature);
+        }
+    }
+
     /// @notice The feature felts of the current window (see `expectedInputs`).
     /// @return inputs N_FEATURES felts.
     function _features() internal view returns (uint256[] memory inputs) {
         uint64 count = observationCount;
         if (count < WINDOW) revert NotEnoughObservations(count, uint64(WINDOW));
-        uint256[WINDOW] memory window = observations();
-        int256 latest = int256(window[WINDOW - 1]);
-        int256 unit = int256(uint256(1) << inputScale);
-        inputs = new uint256[](N_FEATURES);
-        for (uint256 i = 0; i < N_FEATURES; ++i) {
-            int256 num = (int256(window[i]) - latest) * FEATURE_MULTIPLIER * unit;
-            inputs[i] = _encodeSigned(num / latest);
-        }
+        return featuresOf(observations());
     }
 
     /// @notice The tier fee for a volatility (negative counts as 0).

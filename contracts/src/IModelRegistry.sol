@@ -126,11 +126,17 @@ interface IModelRegistryEvents {
 /// @notice What `checkUsable` reverts with. A consumer contract inherits this interface so
 /// the errors are in its own ABI and a caller decodes them by name when they bubble up.
 interface IModelRegistryCheckErrors {
-    /// @notice No version is registered for this verifier, VKA digest and weights commitment.
+    /// @notice No model has this id.
+    /// @param modelId The unknown id.
+    error UnknownModel(uint256 modelId);
+
+    /// @notice The model has no version verified by this verifier, VKA digest and weights
+    /// commitment (another model's versions do not count).
+    /// @param modelId The model.
     /// @param verifier The verifier.
     /// @param vkaDigest The VKA digest.
     /// @param paramsCommitment The weights commitment.
-    error UnregisteredArtifact(address verifier, bytes32 vkaDigest, bytes32 paramsCommitment);
+    error UnregisteredArtifact(uint256 modelId, address verifier, bytes32 vkaDigest, bytes32 paramsCommitment);
 
     /// @notice The version was revoked by its owner.
     /// @param modelId The model.
@@ -147,10 +153,6 @@ interface IModelRegistryCheckErrors {
 /// @notice Every rejection of the registry, by name: what consumers see from `checkUsable`,
 /// and the refusals of owners' mistakes and strangers.
 interface IModelRegistryErrors is IModelRegistryCheckErrors {
-    /// @notice No model has this id.
-    /// @param modelId The unknown id.
-    error UnknownModel(uint256 modelId);
-
     /// @notice The model has no version with this number.
     /// @param modelId The model.
     /// @param version The unknown version.
@@ -178,9 +180,9 @@ interface IModelRegistryErrors is IModelRegistryCheckErrors {
     /// @param parent The rejected parent.
     error UnknownParent(uint256 modelId, uint256 parent);
 
-    /// @notice Another version is already verified by the same verifier, VKA digest and
-    /// weights commitment; one artifact can only ever be one version.
-    /// @param modelId The model holding the existing version.
+    /// @notice Another version of this model is already verified by the same verifier, VKA
+    /// digest and weights commitment; within a model, one artifact is only ever one version.
+    /// @param modelId The model.
     /// @param version The existing version.
     error DuplicateArtifact(uint256 modelId, uint256 version);
 
@@ -193,9 +195,11 @@ interface IModelRegistryErrors is IModelRegistryCheckErrors {
 /// @title Model Registry Interface
 /// @notice An on-chain audit trail of models proven with ezkl (their versions, lineage and
 /// artifact hashes) and the access control consumers check before trusting a proof.
-/// @dev A version is identified on chain by what verifies it: the key
-/// keccak256(abi.encode(verifier, vkaDigest, paramsCommitment)), which is unique across the
-/// registry. A consumer calls `checkUsable` with its pinned verifier before acting on a proof.
+/// @dev Within a model, a version is identified by what verifies it: the key
+/// keccak256(abi.encode(verifier, vkaDigest, paramsCommitment)), unique per model (other
+/// models may register the same key; that never affects this one). A consumer pins a
+/// registry and a model id, and calls `checkUsable` with them and its pinned verifier
+/// before acting on a proof.
 interface IModelRegistry is IModelRegistryEvents, IModelRegistryErrors {
     /// @notice Creates a model owned by the caller.
     /// @param name A non-empty label.
@@ -233,29 +237,35 @@ interface IModelRegistry is IModelRegistryEvents, IModelRegistryErrors {
     /// @param allowed True to add, false to remove.
     function setAllowed(uint256 modelId, address[] calldata accounts, bool allowed) external;
 
-    /// @notice The version a consumer may act on for this verifier, weights and caller.
-    /// @dev Reverts with `UnregisteredArtifact`, `VersionIsRevoked` or `CallerNotAllowed`.
+    /// @notice The version of model `modelId` a consumer may act on for this verifier,
+    /// weights and caller.
+    /// @dev Reverts with `UnknownModel`, `UnregisteredArtifact` (not a version of this
+    /// model, whatever other models registered), `VersionIsRevoked` or `CallerNotAllowed`.
+    /// @param modelId The model the consumer pinned.
     /// @param verifier The consumer's pinned verifier.
     /// @param vkaDigest The VKA digest the consumer uses with it, or 0.
     /// @param paramsCommitment The weights commitment the proof carries, or 0.
     /// @param caller The account the consumer acts for (usually its `msg.sender`).
-    /// @return modelId The model.
     /// @return version The version.
-    function checkUsable(address verifier, bytes32 vkaDigest, bytes32 paramsCommitment, address caller)
-        external
-        view
-        returns (uint256 modelId, uint256 version);
+    function checkUsable(
+        uint256 modelId,
+        address verifier,
+        bytes32 vkaDigest,
+        bytes32 paramsCommitment,
+        address caller
+    ) external view returns (uint256 version);
 
-    /// @notice The version registered for an artifact, without any check.
+    /// @notice The version of model `modelId` registered for an artifact, without any
+    /// other check (`UnknownModel` for an id never handed out).
+    /// @param modelId The model.
     /// @param verifier The verifier.
     /// @param vkaDigest The VKA digest, or 0.
     /// @param paramsCommitment The weights commitment, or 0.
-    /// @return modelId The model, or 0 when unknown.
-    /// @return version The version, or 0 when unknown.
-    function versionOf(address verifier, bytes32 vkaDigest, bytes32 paramsCommitment)
+    /// @return The version, or 0 when the model has none for this artifact.
+    function versionOf(uint256 modelId, address verifier, bytes32 vkaDigest, bytes32 paramsCommitment)
         external
         view
-        returns (uint256 modelId, uint256 version);
+        returns (uint256);
 
     /// @notice Whether `account` may use the model: it is open, or `account` is allowlisted.
     /// @param modelId The model.
@@ -285,7 +295,7 @@ interface IModelRegistry is IModelRegistryEvents, IModelRegistryErrors {
     /// @return The count.
     function modelCount() external view returns (uint256);
 
-    /// @notice The key that identifies a version on chain.
+    /// @notice The key that identifies a version within its model.
     /// @param verifier The verifier.
     /// @param vkaDigest The VKA digest, or 0.
     /// @param paramsCommitment The weights commitment, or 0.

@@ -7,11 +7,14 @@ import {IModelRegistry, Version, VersionInput} from "./IModelRegistry.sol";
 /// @notice An on-chain audit trail and access control for models proven with ezkl. Anyone
 /// may create a model and owns it; the owner registers its versions (verifier, lineage,
 /// artifact hashes), revokes them, hands the model over in two steps, and may restrict its
-/// use to an allowlist. Consumer contracts call `checkUsable` with their pinned verifier.
+/// use to an allowlist. A consumer contract pins a model id and calls `checkUsable` with
+/// that id and its pinned verifier.
 /// @dev Records are append-only: a version's fields never change after registration,
-/// except `revoked`, which only ever goes from false to true. An artifact key stays bound
-/// to its version after revocation, so a revoked verifier cannot be registered again
-/// (under this or another model) and come back to life.
+/// except `revoked`, which only ever goes from false to true. Artifact keys are unique per
+/// model, not registry-wide: anyone may register any verifier under a model of their own,
+/// and that changes nothing for any other model (a squatter cannot block, restrict or
+/// revoke someone else's model by registering its verifier first). A key stays bound to its
+/// version after revocation, so a revoked verifier cannot come back to life in its model.
 contract ModelRegistry is IModelRegistry {
     /// @dev A model: the first slot packs owner, restricted and versionCount.
     struct Model {
@@ -22,21 +25,13 @@ contract ModelRegistry is IModelRegistry {
         string name;
         mapping(uint256 version => Version) versions;
         mapping(address account => bool) allowed;
-    }
-
-    /// @dev Where an artifact key points; both numbers grow by one per transaction, so
-    /// they never come near 2**128 and fit one slot together.
-    struct VersionRef {
-        uint128 modelId;
-        uint128 version;
+        mapping(bytes32 key => uint256 version) versionOfKey;
     }
 
     /// @dev Models created so far; ids are 1 .. _modelCount.
     uint256 private _modelCount;
     /// @dev Every model by id.
     mapping(uint256 modelId => Model) private _models;
-    /// @dev Artifact key to the one version it identifies (modelId 0: none).
-    mapping(bytes32 key => VersionRef) private _byArtifact;
 
     /// @dev Reverts with `UnknownModel` for an id never handed out.
     /// @param modelId The model.
@@ -75,11 +70,11 @@ contract ModelRegistry is IModelRegistry {
         Model storage model = _models[modelId];
         if (v.parent > model.versionCount) revert UnknownParent(modelId, v.parent);
         bytes32 key = _artifactKey(v.verifier, v.vkaDigest, v.paramsCommitment);
-        VersionRef memory existing = _byArtifact[key];
-        if (existing.modelId != 0) revert DuplicateArtifact(existing.modelId, existing.version);
+        uint256 existing = model.versionOfKey[key];
+        if (existing != 0) revert DuplicateArtifact(modelId, existing);
 
         version = ++model.versionCount;
-        _byArtifact[key] = VersionRef(uint128(modelId), uint128(version));
+        model.versionOfKey[key] = version;
         Version storage record = model.versions[version];
         record.verifier = v.verifier;
         record.registeredAt = uint64(block.timestamp);
@@ -150,29 +145,31 @@ contract ModelRegistry is IModelRegistry {
     }
 
     /// @inheritdoc IModelRegistry
-    /// @dev Checks in order: registered, not revoked, caller allowed. A consumer should call
-    /// it with its own pinned verifier (never one taken from its caller, DESIGN.md rule 2).
-    function checkUsable(address verifier, bytes32 vkaDigest, bytes32 paramsCommitment, address caller)
-        external
-        view
-        returns (uint256 modelId, uint256 version)
-    {
-        VersionRef memory ref = _byArtifact[_artifactKey(verifier, vkaDigest, paramsCommitment)];
-        if (ref.modelId == 0) revert UnregisteredArtifact(verifier, vkaDigest, paramsCommitment);
-        (modelId, version) = (ref.modelId, ref.version);
+    /// @dev Checks in order: known model, artifact registered under it, not revoked, caller
+    /// allowed. A consumer calls it with its own pinned model id and verifier (never ones
+    /// taken from its caller, DESIGN.md rule 2).
+    function checkUsable(
+        uint256 modelId,
+        address verifier,
+        bytes32 vkaDigest,
+        bytes32 paramsCommitment,
+        address caller
+    ) external view knownModel(modelId) returns (uint256 version) {
         Model storage model = _models[modelId];
+        version = model.versionOfKey[_artifactKey(verifier, vkaDigest, paramsCommitment)];
+        if (version == 0) revert UnregisteredArtifact(modelId, verifier, vkaDigest, paramsCommitment);
         if (model.versions[version].revoked) revert VersionIsRevoked(modelId, version);
         if (model.restricted && !model.allowed[caller]) revert CallerNotAllowed(modelId, caller);
     }
 
     /// @inheritdoc IModelRegistry
-    function versionOf(address verifier, bytes32 vkaDigest, bytes32 paramsCommitment)
+    function versionOf(uint256 modelId, address verifier, bytes32 vkaDigest, bytes32 paramsCommitment)
         external
         view
-        returns (uint256 modelId, uint256 version)
+        knownModel(modelId)
+        returns (uint256)
     {
-        VersionRef memory ref = _byArtifact[_artifactKey(verifier, vkaDigest, paramsCommitment)];
-        return (ref.modelId, ref.version);
+        return _models[modelId].versionOfKey[_artifactKey(verifier, vkaDigest, paramsCommitment)];
     }
 
     /// @inheritdoc IModelRegistry

@@ -13,6 +13,7 @@ import {IModelRegistry, IModelRegistryCheckErrors} from "./IModelRegistry.sol";
 ///
 ///   1. instance count              `WrongInstanceCount`
 ///   2. registry (if one is set)    `UnregisteredArtifact`, `VersionIsRevoked`, `CallerNotAllowed`
+///                                  (a version of the pinned `modelId`, no other model's)
 ///   3. inputs bound to chain state `NoInputsBound`, `InputsOverlapOutputs`, `InputMismatch`
 ///   4. freshness bookkeeping       whatever `_recordUse` reverts with
 ///   5. field range, then proof     `InstanceNotInField`, `ProofRejected`
@@ -42,6 +43,13 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
     /// would make revocation a promise instead of a rule.
     IModelRegistry public immutable registry;
 
+    /// @notice The model in `registry` whose active versions this contract accepts, or 0
+    /// without a registry.
+    /// @dev Pinned, not looked up from the verifier: anyone can register any verifier under
+    /// a model of their own, so "some model lists this verifier" proves nothing. Only the
+    /// versions this model's owner registered count (DESIGN.md rule 2).
+    uint256 public immutable modelId;
+
     /// @notice The verifier given to the constructor is the zero address or has no code.
     /// @param verifier The rejected address.
     error InvalidVerifier(address verifier);
@@ -49,6 +57,11 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
     /// @notice The registry given to the constructor is not zero and has no code.
     /// @param registry The rejected address.
     error InvalidRegistry(address registry);
+
+    /// @notice The model id given to the constructor is not a model of the registry (or is
+    /// not 0 without a registry).
+    /// @param modelId The rejected id.
+    error InvalidModel(uint256 modelId);
 
     /// @notice The proof carries another number of public instances than the circuit has.
     /// @param given Instances given.
@@ -61,7 +74,7 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
 
     /// @notice The consumer's configuration is inconsistent: it binds more inputs than the
     /// circuit has before its outputs.
-    /// @param inputs Instances the consumer expects to match.
+    /// @param inputs Instances before the outputs the consumer needs (leading ones included).
     /// @param outputs Output instances at the end (`_outputCount()`).
     /// @param instances Instances of the circuit.
     error InputsOverlapOutputs(uint256 inputs, uint256 outputs, uint256 instances);
@@ -91,19 +104,26 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
 
     /// @param verifier_ The deployed ezkl verifier of the model this contract consumes.
     /// @param registry_ The model registry to consult, or the zero address for none.
-    constructor(IHalo2Verifier verifier_, IModelRegistry registry_) {
+    /// @param modelId_ The model in `registry_` whose versions count (0 without a registry).
+    constructor(IHalo2Verifier verifier_, IModelRegistry registry_, uint256 modelId_) {
         if (address(verifier_).code.length == 0) revert InvalidVerifier(address(verifier_));
-        if (address(registry_) != address(0) && address(registry_).code.length == 0) {
-            revert InvalidRegistry(address(registry_));
+        if (address(registry_) == address(0)) {
+            if (modelId_ != 0) revert InvalidModel(modelId_);
+        } else {
+            if (address(registry_).code.length == 0) revert InvalidRegistry(address(registry_));
+            if (modelId_ == 0 || modelId_ > registry_.modelCount()) revert InvalidModel(modelId_);
         }
         verifier = verifier_;
         registry = registry_;
+        modelId = modelId_;
     }
 
     // --- what a consumer says about its circuit, inputs and freshness -------------------
 
-    /// @notice The number of public instances of the circuit (inputs, then outputs).
-    /// @dev A circuit with fixed params has inputs + outputs; hashed params add theirs.
+    /// @notice The number of public instances of the circuit (leading module instances, then
+    /// inputs, then outputs).
+    /// @dev A circuit with fixed params has inputs + outputs; hashed params add one leading
+    /// instance, the weights' Poseidon hash (see `_inputOffset`).
     /// @return The count every proof must carry.
     function _instanceCount() internal view virtual returns (uint256);
 
@@ -130,11 +150,22 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
 
     /// @notice The weights commitment a proof carries, identifying the model version when
     /// several versions share one verifier (hashed params).
-    /// @dev 0 here, for circuits whose weights are fixed in the verifying key; a consumer of
-    /// a hashed-params circuit overrides it to return that instance.
+    /// @dev 0 here, for circuits whose weights are fixed in the verifying key. A consumer of
+    /// a hashed-params circuit overrides it to return `bytes32(instances[0])` (ezkl puts the
+    /// weights' Poseidon hash before the inputs) and `_inputOffset` to return 1: the
+    /// registry then accepts only weights registered under the pinned model, so a perturbed
+    /// copy of the model (same vk, other weights) is refused.
     /// @return The commitment, or 0.
     function _paramsCommitment(uint256[] calldata) internal view virtual returns (bytes32) {
         return bytes32(0);
+    }
+
+    /// @notice The number of instances ezkl puts before the model's inputs: 1 for hashed
+    /// params (the weights' Poseidon hash), else 0.
+    /// @dev `_expectedInputs` is compared with the instances from this position on.
+    /// @return The offset of the first input instance.
+    function _inputOffset() internal view virtual returns (uint256) {
+        return 0;
     }
 
     /// @notice The digest of the verifying-key artifact (VKA) the proof is checked against,
@@ -197,9 +228,11 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
         uint256 bound = expected.length;
         if (bound == 0) revert NoInputsBound();
         uint256 outputCount = _outputCount();
-        if (bound + outputCount > count) revert InputsOverlapOutputs(bound, outputCount, count);
+        uint256 offset = _inputOffset();
+        if (offset + bound + outputCount > count) revert InputsOverlapOutputs(offset + bound, outputCount, count);
         for (uint256 i = 0; i < bound; ++i) {
-            if (instances[i] != expected[i]) revert InputMismatch(i, expected[i], instances[i]);
+            uint256 given = instances[offset + i];
+            if (given != expected[i]) revert InputMismatch(i, expected[i], given);
         }
 
         _recordUse(context);
@@ -232,7 +265,10 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
     }
 
     /// @notice Reverts unless the registry (if any) lists this contract's verifier, VKA
-    /// digest and weights commitment as an active model version that `msg.sender` may use.
+    /// digest and weights commitment as an active version of the pinned model that
+    /// `msg.sender` may use. For hashed params this is what binds the weights: the proof's
+    /// commitment must be one the model's owner registered, so a perturbed copy of the
+    /// model (same vk, other weights) registered under any other model is refused.
     /// @dev The registry's own errors (`UnregisteredArtifact`, `VersionIsRevoked`,
     /// `CallerNotAllowed`) bubble up unchanged. The caller checked is the account calling
     /// this contract: the one acting on the model's output. Runs before the verifier, so a
@@ -240,7 +276,7 @@ abstract contract ZkmlConsumer is IModelRegistryCheckErrors {
     /// @param instances The public instances, for `_paramsCommitment`.
     function _checkRegistry(uint256[] calldata instances) internal view {
         if (address(registry) == address(0)) return;
-        registry.checkUsable(address(verifier), _vkaDigest(), _paramsCommitment(instances), msg.sender);
+        registry.checkUsable(modelId, address(verifier), _vkaDigest(), _paramsCommitment(instances), msg.sender);
     }
 
     /// @notice Decodes a felt into the signed integer it carries (fixed point is kept:

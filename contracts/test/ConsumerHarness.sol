@@ -22,8 +22,16 @@ contract ConsumerHarness is ZkmlConsumer {
     uint256 public outputCount = 1;
     /// @notice The VKA digest handed to the registry check (default 0).
     bytes32 public vkaDigest;
-    /// @notice The weights commitment handed to the registry check (default 0).
+    /// @notice The weights commitment handed to the registry check (default 0), unless
+    /// `paramsInstance` names an instance to read it from.
     bytes32 public paramsCommitment;
+    /// @notice The instance holding the weights commitment, as a hashed-params consumer
+    /// reads it (`NO_INSTANCE`: use `paramsCommitment`).
+    uint256 public paramsInstance = NO_INSTANCE;
+    /// @notice Instances before the first bound input (`_inputOffset`, default 0).
+    uint256 public inputOffset;
+    /// @notice `paramsInstance` when the commitment is not read from the proof.
+    uint256 public constant NO_INSTANCE = type(uint256).max;
     /// @notice Freshness keys consumed by `accept`.
     mapping(bytes32 key => bool) public used;
 
@@ -45,7 +53,10 @@ contract ConsumerHarness is ZkmlConsumer {
 
     /// @param verifier_ The verifier to pin.
     /// @param registry_ The registry to consult, or the zero address.
-    constructor(IHalo2Verifier verifier_, IModelRegistry registry_) ZkmlConsumer(verifier_, registry_) {}
+    /// @param modelId_ The model pinned in `registry_` (0 without one).
+    constructor(IHalo2Verifier verifier_, IModelRegistry registry_, uint256 modelId_)
+        ZkmlConsumer(verifier_, registry_, modelId_)
+    {}
 
     /// @notice Sets the circuit shape `_acceptProof` checks against.
     /// @param instances The instance count.
@@ -61,6 +72,16 @@ contract ConsumerHarness is ZkmlConsumer {
     function setArtifact(bytes32 digest, bytes32 commitment) external {
         vkaDigest = digest;
         paramsCommitment = commitment;
+    }
+
+    /// @notice Reads the weights commitment from instance `index` of each proof and binds
+    /// the inputs from `offset` on, as a consumer of a hashed-params circuit does (ezkl: index
+    /// 0, offset 1; `NO_INSTANCE` and 0 turn it off).
+    /// @param index The instance position of the commitment.
+    /// @param offset The position of the first input instance.
+    function setParamsInstance(uint256 index, uint256 offset) external {
+        paramsInstance = index;
+        inputOffset = offset;
     }
 
     /// @notice Runs `_checkFieldAndProof`, then counts the proof and emits `ProofAccepted`.
@@ -143,7 +164,13 @@ contract ConsumerHarness is ZkmlConsumer {
     }
 
     /// @inheritdoc ZkmlConsumer
-    function _paramsCommitment(uint256[] calldata) internal view override returns (bytes32) {
-        return paramsCommitment;
+    function _inputOffset() internal view override returns (uint256) {
+        return inputOffset;
+    }
+
+    /// @inheritdoc ZkmlConsumer
+    function _paramsCommitment(uint256[] calldata instances) internal view override returns (bytes32) {
+        uint256 index = paramsInstance;
+        return index == NO_INSTANCE ? paramsCommitment : bytes32(instances[index]);
     }
 }

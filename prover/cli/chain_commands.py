@@ -102,28 +102,42 @@ def deploy_command(
             help="Pin the consumer to this model registry (default: the one NAME is registered in here, if any)."
         ),
     ] = None,
+    model: Annotated[
+        Optional[int],
+        typer.Option("--model", help="Pin the consumer to this model id (default: the one NAME is registered as)."),
+    ] = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
-    """Deploy the circuit's verifier and, if a consumer goes with it, the consumer contract pinned to it."""
-    from prover.consumers.base import deploy_consumer
+    """Deploy the circuit's verifier and, if a consumer goes with it, the consumer contract pinned to it.
+
+    A consumer pinned to a registry uses the verifier of the model's registered version of
+    this build (register first); every argument is checked before the first transaction.
+    """
+    from prover.consumers.base import Pin, deploy_consumer, pin_for
     from prover.evm.client import connect
     from prover.evm.verifier import deploy_mock_verifier, ensure_verifier
-    from prover.registry.contract import open_registry, registry_of
 
     circuit = open_circuit(name, workdir)
     driven = _consumer_for(name, consumer)
-    if mock_verifier and (reusable or driven is None):
+    if mock_verifier and (reusable or driven is None or registry is not None or model is not None):
         raise ProverError(
-            "--mock-verifier stands in for the verifier of a consumer contract",
-            hint="pass --consumer NAME (and no --reusable)",
+            "--mock-verifier stands in for the verifier of a consumer contract that checks no registry",
+            hint="pass --consumer NAME (and no --reusable, --registry or --model)",
         )
+    if (registry is not None or model is not None) and (reusable or driven is None):
+        raise ProverError("--registry and --model pin a consumer contract", hint="pass --consumer NAME")
     _warn_embedded(rpc_url)
     with connect(rpc_url, private_key, log_dir=circuit.paths.root) as chain:
-        # the recorded verifier for this vk if its code is still ours (the one `register` used), else a new one
-        verifier = deploy_mock_verifier(chain, circuit) if mock_verifier else ensure_verifier(chain, circuit, reusable)
+        if driven is None or reusable:  # consumers call IHalo2Verifier's two-argument verifyProof
+            pin, verifier = None, ensure_verifier(chain, circuit, reusable)
+        elif mock_verifier:
+            verifier = deploy_mock_verifier(chain, circuit)
+            pin = Pin(verifier.address)
+        else:
+            pin, verifier = pin_for(chain, circuit, registry=registry, model_id=model)
         document: dict[str, Any] = {
             "chain_id": chain.chain_id,
             "verifier": verifier.address,
@@ -132,17 +146,15 @@ def deploy_command(
             "reusable": reusable,
             "mock_verifier": mock_verifier,
         }
-        if driven is not None and not reusable:  # consumers call IHalo2Verifier's two-argument verifyProof
-            pinned = (
-                str(open_registry(chain, workdir, registry).address) if registry else registry_of(chain, workdir, name)
-            )
-            deployed = deploy_consumer(chain, driven, circuit, verifier.address, pinned)
+        if driven is not None and pin is not None:
+            deployed = deploy_consumer(chain, driven, circuit, pin)
             document |= {
                 "consumer": driven.name,
                 "contract": driven.contract,
                 "address": deployed.address,
                 "deploy_gas": deployed.gas_used,
-                "registry": pinned or "none",
+                "registry": pin.registry if pin.model_id else "none",
+                "model_id": pin.model_id or None,
             }
     if json_out:
         emit_json(document)

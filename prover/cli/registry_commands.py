@@ -297,11 +297,12 @@ def _model(
     """Connected, with the registry open and NAME's model id (or the one given) and version
     (or the latest) found: what every command after `register` starts from."""
     from prover.evm.client import connect
-    from prover.registry.contract import find_model, open_registry
+    from prover.registry.contract import find_model, open_registry, registry_of
 
     circuit = open_circuit(name, workdir)
     with connect(rpc_url, private_key, log_dir=circuit.paths.root) as chain:
-        contract = open_registry(chain, workdir, registry)
+        # the registry NAME was registered in here, before the workdir's default registry
+        contract = open_registry(chain, workdir, registry or registry_of(chain, workdir, name))
         found = find_model(chain, contract, workdir, name, model_id=model_id, version=version)
         yield _Target(chain, contract, circuit, found.model_id, found.version)
 

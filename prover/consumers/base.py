@@ -24,15 +24,30 @@ from prover.errors import ChainError, ProverError
 from prover.evm.client import Chain, DeployResult, call, contract_at, deploy, transact
 from prover.evm.deployments import has_code, record_contract, trusted
 from prover.evm.solc import compile_project_contracts, load_artifact
-from prover.evm.verifier import estimate_verify_gas
+from prover.evm.verifier import VerifierDeployment, ensure_verifier, estimate_verify_gas
 from prover.progress import Reporter
 from prover.proving.circuit import Circuit
 from prover.proving.field import fixed_to_float
 from prover.proving.proofs import Proof
 from prover.proving.prove import ProofResult
+from prover.registry.contract import find_model, open_registry, registry_of
+from prover.registry.versions import active_version_for
 
 #: a consumer contract deployed with this registry address checks no registry
 NO_REGISTRY = "0x0000000000000000000000000000000000000000"
+
+
+@dataclass(frozen=True)
+class Pin:
+    """What a consumer contract trusts, fixed at deployment: the verifier it calls, and the
+    registry and model whose active versions it accepts (NO_REGISTRY and 0 for none).
+
+    The model id is pinned, not found from the verifier: anyone may register any verifier
+    under a model of their own, so only the versions of this one model count."""
+
+    verifier: str
+    registry: str = NO_REGISTRY
+    model_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,9 +117,10 @@ class Consumer(Protocol):
         """One line for `prover consumers`."""
         ...
 
-    def constructor_args(self, circuit: Circuit, verifier: str, registry: str, owner: str) -> list[Any]:
-        """The contract's constructor arguments: pinned to `verifier` and `registry` (the zero
-        address for none), owned by `owner` (the deploying account)."""
+    def constructor_args(self, circuit: Circuit, pin: Pin, owner: str) -> list[Any]:
+        """The contract's constructor arguments: pinned to `pin` (its verifier, registry and
+        model id, which `ZkmlConsumer`'s constructor takes first), owned by `owner` (the
+        deploying account)."""
         ...
 
     def read_request(
@@ -157,12 +173,10 @@ def compiled_consumer(consumer: Consumer, workdir: Path) -> dict[str, Any]:
     return compiled[consumer.contract].artifact()
 
 
-def deploy_consumer(
-    chain: Chain, consumer: Consumer, circuit: Circuit, verifier: str, registry: str | None = None
-) -> DeployResult:
-    """Deploy the consumer pinned to `verifier` (and `registry`), recorded for this chain."""
+def deploy_consumer(chain: Chain, consumer: Consumer, circuit: Circuit, pin: Pin) -> DeployResult:
+    """Deploy the consumer pinned to `pin`, recorded for this chain."""
     artifact = compiled_consumer(consumer, circuit.workdir)
-    args = consumer.constructor_args(circuit, verifier, registry or NO_REGISTRY, chain.address)
+    args = consumer.constructor_args(circuit, pin, chain.address)
     deployed = deploy(chain, artifact, *args)
     record_contract(
         chain,
@@ -171,10 +185,34 @@ def deploy_consumer(
         deployed,
         consumer=consumer.name,
         contract=consumer.contract,
-        verifier=verifier,
-        registry=registry,
+        verifier=pin.verifier,
+        registry=None if pin.registry == NO_REGISTRY else pin.registry,
+        model_id=pin.model_id or None,
     )
     return deployed
+
+
+def pin_for(
+    chain: Chain, circuit: Circuit, *, registry: str | None = None, model_id: int | None = None
+) -> tuple[Pin, VerifierDeployment]:
+    """What a consumer of this build is pinned to, every argument checked before the first
+    transaction.
+
+    With a registry (the one given, else the one this workdir registered the circuit in)
+    the verifier is not deployed here but taken from the registry: the newest active version
+    of the model that is this build (`active_version_for`), so the consumer accepts exactly
+    what `register` recorded, whichever ran first. Without one, this vk's recorded verifier,
+    else a new one.
+    """
+    if registry is None and model_id is None:
+        registry = registry_of(chain, circuit.workdir, circuit.name)
+        if registry is None:
+            verifier = ensure_verifier(chain, circuit)
+            return Pin(verifier.address), verifier
+    contract = open_registry(chain, circuit.workdir, registry)
+    model = find_model(chain, contract, circuit.workdir, circuit.name, model_id=model_id)
+    _, address = active_version_for(chain, contract, model.model_id, circuit)
+    return Pin(address, str(contract.address), model.model_id), VerifierDeployment(address, False, 0)
 
 
 def consumer_contract(chain: Chain, consumer: Consumer, circuit: Circuit, address: str | None = None) -> Contract:

@@ -20,6 +20,7 @@ from web3.contract import Contract
 from models import get_model
 from prover.consumers.base import (
     DemoReport,
+    Pin,
     Request,
     Submission,
     consumer_contract,
@@ -73,8 +74,8 @@ class DigitLabelsConsumer:
     contract: str = "DigitLabels"
     description: str = "label book: one verified digit label per 8x8 image, never relabelled (digits model)"
 
-    def constructor_args(self, circuit: Circuit, verifier: str, registry: str, owner: str) -> list[Any]:
-        return [verifier, registry, circuit.info.input_scales[0], owner]
+    def constructor_args(self, circuit: Circuit, pin: Pin, owner: str) -> list[Any]:
+        return [pin.verifier, pin.registry, pin.model_id, circuit.info.input_scales[0], owner]
 
     def read_request(
         self, chain: Chain, contract: Contract, circuit: Circuit, block: int, request_file: Path | None
@@ -123,8 +124,9 @@ class DigitLabelsConsumer:
             with timed_stage(reporter, "deploy", "verifier, registry, label book") as outcome:
                 verifier = deploy_verifier(chain, circuit)
                 registry = open_registry(chain, workdir, deploy_if_missing=True)
-                register(chain, registry, circuit, verifier=verifier.address)
-                deployed = deploy_consumer(chain, self, circuit, verifier.address, registry.address)
+                registration = register(chain, registry, circuit, verifier=verifier.address)
+                pin = Pin(verifier.address, registry.address, registration.model_id)
+                deployed = deploy_consumer(chain, self, circuit, pin)
                 book = consumer_contract(chain, self, circuit, deployed.address)
                 outcome.detail = deployed.address
             for index in range(DEMO_IMAGES):

@@ -65,6 +65,6 @@ def accept(chain: Chain, registry: Any, workdir: Path, name: str, model_id: int)
     gas = _gas(chain, registry, "acceptOwnership", model_id)
     remember_registry(chain, workdir, registry)  # later commands use it by default
     record_deployment(
-        workdir, chain.chain_id, model_key(name), {"registry": registry.address, "model_id": model_id, "versions": {}}
+        workdir, chain, model_key(name), {"registry": registry.address, "model_id": model_id, "versions": {}}
     )
     return gas

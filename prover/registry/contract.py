@@ -56,10 +56,10 @@ def open_registry(chain: Chain, workdir: Path, address: str | None = None, *, de
 
 def remember_registry(chain: Chain, workdir: Path, registry: Any) -> None:
     """Make `registry` this workdir's default on this chain unless it already has one."""
-    if REGISTRY_KEY not in load_deployments(workdir, chain.chain_id):
+    if REGISTRY_KEY not in load_deployments(workdir, chain):
         record_deployment(
             workdir,
-            chain.chain_id,
+            chain,
             REGISTRY_KEY,
             {"address": registry.address, "code_hash": code_hash(chain, registry.address)},
         )
@@ -68,7 +68,7 @@ def remember_registry(chain: Chain, workdir: Path, registry: Any) -> None:
 def model_record(chain: Chain, workdir: Path, name: str) -> dict[str, Any] | None:
     """What this workdir recorded about circuit `name`'s model on this chain: the registry,
     the model id, and the versions it added; None before its first `register` or `accept`."""
-    entry = load_deployments(workdir, chain.chain_id).get(model_key(name))
+    entry = load_deployments(workdir, chain).get(model_key(name))
     return dict(entry) if entry else None
 
 

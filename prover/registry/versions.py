@@ -17,14 +17,20 @@ from web3 import Web3
 
 from prover.artifacts import sha256_file
 from prover.datasets import load_dataset, sample
-from prover.errors import ChainError
-from prover.evm.client import Chain, transact
+from prover.errors import ChainError, ProverError
+from prover.evm.client import Chain, call, transact
 from prover.evm.deployments import code_hash, record_deployment
 from prover.evm.verifier import ensure_verifier, verifier_code_hash
 from prover.proving.circuit import Circuit
 from prover.proving.field import felt_from_hex
 from prover.proving.prove import witness_for_dataset
-from prover.registry.contract import latest_version, live_model_record, model_key, version_record
+from prover.registry.contract import (
+    latest_version,
+    live_model_record,
+    model_key,
+    remember_registry,
+    version_record,
+)
 
 ZERO32 = b"\x00" * 32
 
@@ -126,6 +132,21 @@ def _event_args(contract: Any, event: str, receipt: Any) -> dict[str, Any]:
     return dict(logs[0]["args"])
 
 
+def _checked_owner_and_latest(chain: Chain, registry: Any, entry: dict[str, Any] | None) -> int:
+    """The latest version of the workdir's model (0 for a model not created yet), after
+    checking that this account still owns it, so a refusal costs no transaction."""
+    if entry is None:
+        return 0
+    model_id = int(entry["model_id"])
+    owner, _, _, latest, _ = call(chain, registry, "getModel", model_id)
+    if str(owner).lower() != chain.address.lower():
+        raise ProverError(
+            f"model {model_id} in registry {registry.address} is owned by {owner}, not {chain.address}",
+            hint="sign with the owner's key (--private-key), or `prover accept` a transfer first",
+        )
+    return int(latest)
+
+
 def register(
     chain: Chain, registry: Any, circuit: Circuit, *, parent: int | None = None, verifier: str | None = None
 ) -> Registration:
@@ -135,8 +156,15 @@ def register(
     none for its vk). `parent` defaults to the model's latest version (0 for the first).
     """
     workdir, name = circuit.workdir, circuit.name
-    verifier = verifier or ensure_verifier(chain, circuit).address
     entry = live_model_record(chain, registry, workdir, name)
+    latest = _checked_owner_and_latest(chain, registry, entry)
+    if parent is not None and not 0 <= parent <= latest:
+        raise ProverError(
+            f"--parent {parent} is not a version of {name!r}'s model (it has {latest})",
+            hint=f"pass 0 (no parent) to {latest}, or leave --parent out for the latest",
+        )
+    fields = local_fields(circuit)  # everything checked and hashed before the first transaction
+    verifier = verifier or ensure_verifier(chain, circuit).address
     create_gas = None
     if entry is None:
         receipt = transact(chain, registry, "createModel", name)
@@ -146,10 +174,9 @@ def register(
             "versions": {},
         }
         create_gas = int(receipt["gasUsed"])
-        record_deployment(workdir, chain.chain_id, model_key(name), entry)
+        record_deployment(workdir, chain, model_key(name), entry)
     model_id = int(entry["model_id"])
-    chosen_parent = parent if parent is not None else latest_version(chain, registry, model_id)
-    fields = local_fields(circuit)
+    chosen_parent = parent if parent is not None else latest
     version_input = (
         Web3.to_checksum_address(verifier),
         ZERO32,
@@ -172,9 +199,35 @@ def register(
         "vk_sha256": circuit.manifest.files["vk"].sha256,
         "gas_used": int(receipt["gasUsed"]),
     }
-    record_deployment(workdir, chain.chain_id, model_key(name), entry)
+    record_deployment(workdir, chain, model_key(name), entry)
+    remember_registry(chain, workdir, registry)  # later commands (revoke, allow, ...) use it by default
     return Registration(
         registry.address, model_id, version, chosen_parent, verifier, create_gas, int(receipt["gasUsed"])
+    )
+
+
+def active_version_for(chain: Chain, registry: Any, model_id: int, circuit: Circuit) -> tuple[int, str]:
+    """The newest active version of model `model_id` that this build is: same vk hash and
+    weights commitment, verified by a contract whose code is this vk's verifier. A consumer
+    deployed for this build pins that version's verifier, so `deploy` agrees with what
+    `register` recorded whichever ran first, and in whichever workdir."""
+    vk_hash = bytes.fromhex(circuit.manifest.files["vk"].sha256)
+    commitment = params_commitment(circuit)
+    code = "0x" + verifier_code_hash(circuit).hex()
+    for version in range(latest_version(chain, registry, model_id), 0, -1):
+        record = version_record(chain, registry, model_id, version)
+        if (
+            not record["revoked"]
+            and bytes(record["vkHash"]) == vk_hash
+            and bytes(record["paramsCommitment"]) == commitment
+            and bytes(record["vkaDigest"]) == ZERO32
+            and "0x" + code_hash(chain, record["verifier"]).removeprefix("0x") == code
+        ):
+            return version, Web3.to_checksum_address(record["verifier"])
+    raise ProverError(
+        f"model {model_id} in registry {registry.address} has no active version for this build of "
+        f"{circuit.name!r} (vk {vk_hash.hex()[:12]}…)",
+        hint=f"run `prover register {circuit.name}` first: it registers this build's verifier",
     )
 
 

@@ -58,12 +58,16 @@ contract DigitLabels is ZkmlConsumer, OwnableNoRenounce, Pausable {
 
     /// @param verifier_ The ezkl verifier of the digits circuit.
     /// @param registry_ The model registry to consult, or the zero address for none.
+    /// @param modelId_ The digits model's id in `registry_` (0 without a registry).
     /// @param inputScale_ Fixed-point bits of the circuit's inputs (<= 64).
     /// @param initialOwner The account that may pause (not zero: `OwnableInvalidOwner`).
-    constructor(IHalo2Verifier verifier_, IModelRegistry registry_, uint8 inputScale_, address initialOwner)
-        ZkmlConsumer(verifier_, registry_)
-        Ownable(initialOwner)
-    {
+    constructor(
+        IHalo2Verifier verifier_,
+        IModelRegistry registry_,
+        uint256 modelId_,
+        uint8 inputScale_,
+        address initialOwner
+    ) ZkmlConsumer(verifier_, registry_, modelId_) Ownable(initialOwner) {
         if (inputScale_ > 64) revert InvalidConfig();
         inputScale = inputScale_;
     }

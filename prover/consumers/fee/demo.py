@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from models.fee import START_PRICE, simulate_prices
-from prover.consumers.base import Consumer, DemoReport, consumer_contract, deploy_consumer, submit
+from prover.consumers.base import Consumer, DemoReport, Pin, consumer_contract, deploy_consumer, submit
 from prover.evm.client import Chain, call, connect, transact
 from prover.evm.node import advance_time
 from prover.evm.verifier import deploy_verifier
@@ -50,7 +50,9 @@ def run_demo(
             registration = register(chain, registry, circuit, verifier=verifier.address)
             outcome.detail = f"model {registration.model_id} version {registration.version}"
         with timed_stage(reporter, "deploy", "pool, pinned to the verifier and the registry") as outcome:
-            pool_deploy = deploy_consumer(chain, consumer, circuit, verifier.address, registry.address)
+            pool_deploy = deploy_consumer(
+                chain, consumer, circuit, Pin(verifier.address, registry.address, registration.model_id)
+            )
             outcome.detail = pool_deploy.address
         pool = consumer_contract(chain, consumer, circuit, pool_deploy.address)
         last_price = START_PRICE

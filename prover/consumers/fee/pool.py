@@ -16,7 +16,7 @@ from typing import Any
 from web3.contract import Contract
 
 from models.fee import FEE_THRESHOLDS, FEE_TIERS_BPS
-from prover.consumers.base import DemoReport, Request, Submission
+from prover.consumers.base import DemoReport, Pin, Request, Submission
 from prover.consumers.fee.demo import run_demo
 from prover.errors import ProverError
 from prover.evm.client import Chain, call
@@ -36,10 +36,10 @@ class PoolParams:
     min_update_interval_s: int = 60
 
 
-def pool_constructor_args(circuit: Circuit, verifier: str, registry: str, params: PoolParams, owner: str) -> list[Any]:
-    """AdaptiveFeePool's constructor arguments: pinned to the verifier, the registry and the
-    circuit's input and output scales, with the model's fee schedule and the policy
-    (`FeePolicy`, a tuple in field order) and its owner."""
+def pool_constructor_args(circuit: Circuit, pin: Pin, params: PoolParams, owner: str) -> list[Any]:
+    """AdaptiveFeePool's constructor arguments: pinned to the verifier, the registry and
+    model, and the circuit's input and output scales, with the model's fee schedule and the
+    policy (`FeePolicy`, a tuple in field order) and its owner."""
     info = circuit.info
     thresholds = [round(t * 1_000_000) for t in FEE_THRESHOLDS]
     policy = (
@@ -51,7 +51,7 @@ def pool_constructor_args(circuit: Circuit, verifier: str, registry: str, params
         params.max_step_bps,
         params.min_update_interval_s,
     )
-    return [verifier, registry, info.input_scales[0], info.output_scales[0], policy, owner]
+    return [pin.verifier, pin.registry, pin.model_id, info.input_scales[0], info.output_scales[0], policy, owner]
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,8 @@ class FeeConsumer:
     contract: str = "AdaptiveFeePool"
     description: str = "AMM pool whose swap fee follows the proven volatility forecast (fee model)"
 
-    def constructor_args(self, circuit: Circuit, verifier: str, registry: str, owner: str) -> list[Any]:
-        return pool_constructor_args(circuit, verifier, registry, self.params, owner)
+    def constructor_args(self, circuit: Circuit, pin: Pin, owner: str) -> list[Any]:
+        return pool_constructor_args(circuit, pin, self.params, owner)
 
     def read_request(
         self, chain: Chain, contract: Contract, circuit: Circuit, block: int, request_file: Path | None
