@@ -11,13 +11,23 @@ so it must be plain integer arithmetic):
     prices  p_0 .. p_8   (WINDOW = 9 unsigned ints, p_8 the latest, all > 0)
     for i in 0 .. 7:
         num_i       = (p_i - p_8) * FEATURE_MULTIPLIER * 2**scale     # FEATURE_MULTIPLIER = 100
-        feature_i   = sign(num_i) * (|num_i| / p_8)                   # integer division
-    i.e. Solidity's signed ``int256(num_i) / int256(p_8)``, which truncates toward zero.
+        q_i         = sign(num_i) * (|num_i| / p_8)                   # integer division
+        feature_i   = clamp(q_i, -L, L)       with L = FEATURE_LIMIT_PCT * 2**scale
+    i.e. Solidity's signed ``int256(num_i) / int256(p_8)``, which truncates toward zero,
+    then saturated to the model's input domain.
 
 ``feature_i`` is the i-th public input instance at ``scale`` (the circuit's
 input_scale): the percent deviation of an older price from the latest one, in fixed
 point. `encode` returns ``feature_i / 2**scale`` as float32, which is exact, so ezkl's
 quantization gives back the very same integers.
+
+The input domain is part of the encoding: every feature lies in [-100, 100] percent, on
+both sides of the chain. A price can fall at most 100% below the latest one, and a rise
+beyond +100% (the latest price halved or worse) says nothing more about volatility than
++100% does. The circuit is calibrated on that whole box, so any price window the pool can
+hold (a 50% crash in one step, a run of spikes) has inputs the circuit proves, and the
+fee can move exactly when it should (DESIGN.md rule 6: a consumer stays live over its
+whole input domain).
 """
 
 from __future__ import annotations
@@ -41,6 +51,8 @@ WINDOW = 9
 N_FEATURES = WINDOW - 1
 #: features are percent deviations from the latest price
 FEATURE_MULTIPLIER = 100
+#: the model's input domain: every feature saturates to [-FEATURE_LIMIT_PCT, FEATURE_LIMIT_PCT]
+FEATURE_LIMIT_PCT = 100
 #: steps ahead over which the target volatility is averaged
 HORIZON = 8
 #: fixed-point scale the training features are computed at (the circuit's input_scale)
@@ -121,10 +133,11 @@ def fixed_point_features(prices: Sequence[int], scale: int) -> list[int]:
     if any(p <= 0 for p in ints):
         raise ValueError("prices must be > 0")
     latest = ints[-1]
+    limit = FEATURE_LIMIT_PCT << scale
     features = []
     for p in ints[:-1]:
         num = (p - latest) * FEATURE_MULTIPLIER * (1 << scale)
-        quotient = abs(num) // latest
+        quotient = min(abs(num) // latest, limit)
         features.append(-quotient if num < 0 else quotient)
     return features
 
@@ -206,14 +219,17 @@ class FeeModel(ReferenceModel):
 
     @cached_property
     def _calibration(self) -> np.ndarray:
-        """Evenly spaced training windows, so calibration sees both regimes' ranges."""
+        """Evenly spaced training windows, so calibration sees both regimes' ranges, and the
+        two corners of the input domain, so the circuit proves every window a pool can hold."""
         per_path = -(-_N_CALIBRATION // _TRAIN_PATHS)
         rows = []
         for prices, _ in self._training_paths:
             ends = np.linspace(WINDOW - 1, len(prices) - 1, per_path).round().astype(int)
             rows += [prices[e - WINDOW + 1 : e + 1] for e in ends]
         scale = self.circuit.input_scale
-        return np.stack([self.encode(w, scale)[0] for w in rows[:_N_CALIBRATION]])
+        windows = [self.encode(w, scale)[0] for w in rows[: _N_CALIBRATION - 2]]
+        corners = [np.full(N_FEATURES, sign * FEATURE_LIMIT_PCT, dtype=np.float32) for sign in (-1, 1)]
+        return np.stack(windows + corners)
 
     @cached_property
     def _heldout(self) -> np.ndarray:
