@@ -46,6 +46,8 @@ _EXPORTS = {
     "register_consumer": "prover.consumers",
     "consumer_names": "prover.consumers",
     "deploy_consumer": "prover.consumers.base",
+    "Pin": "prover.consumers.base",
+    "pin_for": "prover.consumers.base",
     "submit": "prover.consumers.base",
     "prove_request": "prover.consumers.base",
     "CircuitConfig": "prover.config",
@@ -58,7 +60,7 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from prover.config import CircuitConfig
     from prover.consumers import consumer_names, get_consumer, register_consumer
-    from prover.consumers.base import deploy_consumer, prove_request, submit
+    from prover.consumers.base import Pin, deploy_consumer, pin_for, prove_request, submit
     from prover.errors import ProverError
     from prover.evm.client import Chain, connect
     from prover.evm.verifier import deploy_verifier, ensure_verifier, verify_onchain
@@ -91,6 +93,7 @@ __all__ = [
     "Chain",
     "Circuit",
     "CircuitConfig",
+    "Pin",
     "PrintReporter",
     "Proof",
     "ProofResult",
@@ -108,6 +111,7 @@ __all__ = [
     "export_torch",
     "get_consumer",
     "open_circuit",
+    "pin_for",
     "prove_batch",
     "prove_request",
     "register_consumer",
