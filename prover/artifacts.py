@@ -23,7 +23,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from prover.config import CircuitConfig, Layout
-from prover.errors import MissingArtifactError, ProverError
+from prover.errors import DamagedArtifactError, MissingArtifactError, ProverError
+from prover.jsonio import read_capped
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]{0,39}$")
 MANIFEST_SCHEMA = 3
@@ -316,12 +317,13 @@ def load_manifest(paths: CircuitPaths, *, required: bool = True) -> Manifest | N
                 hint=f"run `prover build {paths.name}` (or --workdir to point at it)",
             )
         return None
+    hint = f"rebuild with `prover build {paths.name}`"
+    data = read_capped(paths.manifest, "manifest", DamagedArtifactError, hint)
     try:
-        return Manifest.model_validate_json(paths.manifest.read_text())
+        return Manifest.model_validate_json(data)
     except (ValidationError, ValueError) as exc:
-        raise ProverError(
-            f"manifest {paths.manifest} is unreadable ({type(exc).__name__})",
-            hint=f"rebuild with `prover build {paths.name}`",
+        raise DamagedArtifactError(
+            f"manifest {paths.manifest} is unreadable ({type(exc).__name__})", hint=hint
         ) from None
 
 

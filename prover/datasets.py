@@ -7,7 +7,6 @@ dataset is one float array per graph input, shaped (samples, *input_shape).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from prover.errors import InputError, InputRangeError, InputShapeError, InputTypeError, NonFiniteInputError
+from prover.jsonio import read_json
 
 Dataset = list[np.ndarray]
 RANGE_SLACK = 1e-9
@@ -23,12 +23,7 @@ RANGE_SLACK = 1e-9
 
 def read_input_file(path: Path) -> list[list[Any]]:
     """The raw per-input value lists of an ezkl input file; malformed files are InputError."""
-    try:
-        document = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError(f"input file {path} does not exist", hint="check the path") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"input file {path} is not valid JSON ({exc.__class__.__name__})") from None
+    document = read_json(path, "input file", InputError)
     data = document.get("input_data") if isinstance(document, dict) else None
     if not isinstance(data, list) or not data:
         raise InputError(f"input file {path} has no 'input_data' list")

@@ -62,6 +62,14 @@ class MissingArtifactError(ProverError):
     """A file a command needs has not been built yet."""
 
 
+class DamagedArtifactError(ProverError):
+    """A built file is there but not as the build left it: emptied, truncated or edited.
+
+    Refused as an error (exit 2), never read as a verdict: a proof checked against a
+    damaged settings file says nothing about the proof.
+    """
+
+
 class ProofFormatError(ProverError):
     """The file is not a proof for this circuit: unreadable, corrupt, or foreign."""
 

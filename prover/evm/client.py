@@ -27,6 +27,9 @@ from web3.types import BlockIdentifier, TxReceipt
 
 from prover.errors import ChainError, TransactionReverted, first_line
 from prover.evm.node import DEV_ADDRESS, DEV_PRIVATE_KEY, AnvilNode
+from prover.jsonio import restore_recursion_limit
+
+restore_recursion_limit()  # eth_account, imported above, pulls in py_ecc, which raised it to 100000
 
 GAS_MARGIN = 1.2
 T = TypeVar("T")

@@ -8,14 +8,14 @@ way to the chain. Structure is checked before anything verifies it, which is how
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prover.errors import ProofFormatError
+from prover.errors import DamagedArtifactError, ProofFormatError, first_line
+from prover.jsonio import read_json
 from prover.proving.field import felt_from_hex, is_canonical_hex
 
 _HEX_BYTES = re.compile(r"(0x)?([0-9a-fA-F]{2})+")
@@ -55,15 +55,22 @@ def expected_instances(settings: dict[str, Any]) -> int | None:
     return sum(math.prod(shape) for shape in settings["model_instance_shapes"])
 
 
+def settings_instances(path: Path, circuit_name: str) -> int | None:
+    """`expected_instances` of a circuit's settings.json; a deleted, emptied or edited file is
+    an error (exit 2): a verdict against it would say nothing about the proof."""
+    hint = f"rebuild with `prover build {circuit_name}`"
+    settings = read_json(path, f"settings of circuit {circuit_name!r}", DamagedArtifactError, hint)
+    try:
+        return expected_instances(settings)
+    except (KeyError, TypeError, AttributeError) as exc:
+        detail = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) else first_line(exc)
+        raise DamagedArtifactError(f"{path} is not ezkl settings ({detail})", hint=hint) from None
+
+
 def read_proof(path: Path, settings: Path, circuit_name: str) -> Proof:
     """Parse and structurally check a proof file for one circuit (ProofFormatError if not)."""
     path = Path(path)
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ProofFormatError(f"proof file {path} does not exist", hint="check the path") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise ProofFormatError(f"{path} is not a JSON proof file") from None
+    document = read_json(path, "proof file", ProofFormatError)
     if not isinstance(document, dict) or "instances" not in document:
         raise ProofFormatError(f"{path} is not an ezkl proof (no instances)")
     raw = proof_bytes(document)
@@ -82,7 +89,7 @@ def read_proof(path: Path, settings: Path, circuit_name: str) -> Proof:
         if not is_canonical_hex(felt):
             raise ProofFormatError(f"{path}: instance {felt!r} is not a canonical field element")
     proof = Proof(path, raw, [[felt_from_hex(felt) for felt in group] for group in groups])
-    expected = expected_instances(json.loads(Path(settings).read_text()))
+    expected = settings_instances(Path(settings), circuit_name)
     if expected is not None and len(proof.instances) != expected:
         raise ProofFormatError(
             f"{path} has {len(proof.instances)} public instances, circuit {circuit_name!r} has {expected}: "
