@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from prover.config import CircuitConfig, Layout
-from prover.errors import DamagedArtifactError, MissingArtifactError, ProverError
+from prover.errors import DamagedArtifactError, MissingArtifactError, ProverError, WriteError
 from prover.jsonio import read_capped
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]{0,39}$")
@@ -143,20 +143,52 @@ def sha256_json(value: Any) -> str:
 
 
 @contextlib.contextmanager
+def writing(target: Path) -> Iterator[None]:
+    """Turn an OSError while writing `target` (or scratch files beside it) into one WriteError:
+    a full disk or a read-only folder is the user's to fix, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            reason = f"{exc.filename or target.parent} is a file, not a folder"
+        else:
+            reason = exc.strerror or type(exc).__name__
+        raise WriteError(f"cannot write {target}: {reason}") from None
+
+
+def writable_target(target: Path) -> Path:
+    """`target` with its folder made, refused if it is a folder itself: checked before any
+    work is spent on what goes there."""
+    target = Path(target)
+    if target.is_dir():
+        raise WriteError(f"cannot write {target}: it is a folder", hint="name a file to write (in any folder)")
+    with writing(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+@contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temp path next to `target`; move it into place only if the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    """Yield a temp path next to `target`; move it into place only if the block succeeds.
+
+    If anything fails, the temp file is removed and an existing `target` is left as it
+    was; failing to write (full disk, no permission) is a WriteError.
+    """
+    writable_target(target)
+    with writing(target):
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         if not tmp.exists() or tmp.stat().st_size == 0:
             raise ProverError(f"stage produced no {target.name}")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts follow the umask
-        os.replace(tmp, target)
+        with writing(target):
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts follow the umask
+            os.replace(tmp, target)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def _umask() -> int:
@@ -166,12 +198,12 @@ def _umask() -> int:
 
 
 def write_json_atomic(target: Path, value: Any) -> None:
-    with atomic_path(target) as tmp:
+    with atomic_path(target) as tmp, writing(target):
         tmp.write_text(json.dumps(value, indent=2) + "\n")
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:
-    with atomic_path(target) as tmp:
+    with atomic_path(target) as tmp, writing(target):
         tmp.write_bytes(data)
 
 

@@ -103,22 +103,27 @@ class CircuitConfig(BaseModel):
     max_error: float | None = Field(
         default=None,
         gt=0,
+        allow_inf_nan=False,
         description="tuned: one absolute bound on max |circuit - float| per output (replaces max_rel_error)",
     )
     max_rel_error: float | None = Field(
         default=0.01,
         gt=0,
+        allow_inf_nan=False,
         description="tuned: bound on max |circuit - float| per output tensor, relative to its max magnitude",
     )
     decision: str | None = Field(
         default=None,
         description="tuned: 'argmax' or 'threshold:T' if the outputs are a classification (None: no decision)",
     )
-    min_agreement: float = Field(default=1.0, ge=0, le=1, description="tuned: share of equal decisions")
+    min_agreement: float = Field(
+        default=1.0, ge=0, le=1, allow_inf_nan=False, description="tuned: share of equal decisions"
+    )
     objective: Objective = "balanced"
     tune_budget: float = Field(
         default=120.0,
         ge=0,
+        allow_inf_nan=False,
         description=(
             "tuned: seconds of work, estimated from circuit sizes (not a clock); then the best so far wins "
             "(0: ezkl's own calibrated settings, if they keep the bounds)"

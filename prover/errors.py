@@ -70,6 +70,13 @@ class DamagedArtifactError(ProverError):
     """
 
 
+class WriteError(ProverError):
+    """A file could not be written: a folder in its place, a path through a file, no
+    permission, a full disk. Writes are atomic, so whatever was there is unchanged."""
+
+    default_hint = "check the path, its permissions and the free space; nothing was changed"
+
+
 class ProofFormatError(ProverError):
     """The file is not a proof for this circuit: unreadable, corrupt, or foreign."""
 

@@ -15,6 +15,10 @@ from pathlib import Path
 import pytest
 from conftest import CliResult, assert_clean_error, manifest_of, run_cli
 
+from models.fee import simulate_prices
+from prover.evm.client import connect, contract_at, transact
+from prover.evm.node import DEV_PRIVATE_KEY, AnvilNode
+from prover.evm.solc import load_artifact
 from prover.ezkl_api import EZKL_VERSION
 
 
@@ -175,6 +179,31 @@ def test_build_unknown_model_is_refused(tmp_path: Path) -> None:
         result, "no reference model or circuit built from your ONNX named 'nosuchmodel'", "prover models"
     )
     assert not (tmp_path / "circuits" / "nosuchmodel").exists()
+
+
+# --- chain -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_submit_fee_before_nine_prices_is_the_pools_own_error(built: Path, tmp_path: Path) -> None:
+    """A pool with 3 of its 9 prices cannot be proved over yet: the pool's NotEnoughObservations,
+    one line, nothing sent (not a ValueError from encoding a half-empty window)."""
+    work = tmp_path / "work"
+    shutil.copytree(built / "circuits" / "fee", work / "circuits" / "fee")
+    with AnvilNode(tmp_path / "anvil.log") as node:
+        common = ("--rpc-url", node.rpc_url, "--private-key", DEV_PRIVATE_KEY, "--workdir", work)
+        deployed = run_cli("deploy", "fee", "--json", *common)
+        assert deployed.code == 0, deployed.stderr
+        with connect(node.rpc_url, DEV_PRIVATE_KEY) as chain:
+            abi = load_artifact(work / "out" / "AdaptiveFeePool.json", "prover deploy fee")["abi"]
+            pool = contract_at(chain, json.loads(deployed.stdout)["address"], abi)
+            for price in simulate_prices(4, seed=3)[1:]:
+                transact(chain, pool, "recordPrice", price)
+            block = chain.w3.eth.block_number
+            result = run_cli("submit", "fee", *common)
+            assert chain.w3.eth.block_number == block  # nothing was sent
+    assert_clean_error(result, "NotEnoughObservations(3, 9)")
+    assert not (work / "circuits" / "fee" / "submit.proof.json").exists()
 
 
 # --- help and listings ----------------------------------------------------------------

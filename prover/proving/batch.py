@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prover.errors import InputError, ProverError
+from prover.artifacts import writing
+from prover.errors import InputError, ProverError, WriteError
 from prover.progress import Reporter
 from prover.proving.backends import ProofTask, ProvingBackend, one_line
 from prover.proving.circuit import Circuit
@@ -100,6 +101,8 @@ def prove_batch(
     reporter = reporter or Reporter()
     files = circuit.proving_files()  # a missing key or moved SRS stops the batch before any check
     out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise WriteError(f"cannot write proofs into {out}: it is a file", hint="--out names a folder for the proofs")
     by_label = _labelled(inputs)
     refused: list[BatchItem] = []
     tasks: list[ProofTask] = []
@@ -121,7 +124,8 @@ def prove_batch(
     items = list(refused)
     try:
         if tasks:
-            out.mkdir(parents=True, exist_ok=True)
+            with writing(out):
+                out.mkdir(parents=True, exist_ok=True)
             for outcome in (backend or ProcessPoolBackend(plan)).prove_many(circuit, tasks):
                 items.append(
                     BatchItem(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from prover import ezkl_api
-from prover.artifacts import CircuitPaths, atomic_path, write_json_atomic
+from prover.artifacts import CircuitPaths, atomic_path, writable_target, write_json_atomic, writing
 from prover.datasets import Dataset, to_input_json
 from prover.proving.field import felt_from_hex, hex_to_float
 from prover.proving.proofs import Proof, proof_bytes
@@ -92,9 +92,11 @@ def prove_sample(files: ProvingFiles, sample: Dataset, proof_out: Path, *, keep_
 
     Only the prove call is timed: that is the figure every benchmark compares.
     """
-    proof_out = Path(proof_out).resolve()
-    proof_out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=files.scratch or proof_out.parent, prefix=".prove-") as scratch:
+    proof_out = writable_target(Path(proof_out).resolve())
+    with (
+        writing(proof_out),
+        tempfile.TemporaryDirectory(dir=files.scratch or proof_out.parent, prefix=".prove-") as scratch,
+    ):
         witness_path = Path(scratch) / "witness.json"
         witness = witness_for_sample(files.compiled, sample, witness_path, files.log)
         start = time.perf_counter()
