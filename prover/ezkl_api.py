@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -210,29 +211,79 @@ def prove(witness: Path, compiled: Path, pk: Path, out: Path, srs: Path, log: Pa
     return call("prove", log, ezkl.prove, str(witness), str(compiled), str(pk), str(out), srs_path=str(srs))
 
 
+#: how ezkl's errors from halo2 itself begin: the proof was read and it does not verify
+HALO2_VERDICT = "[halo2]"
+
+
 def verify(proof: Path, settings: Path, vk: Path, srs: Path, log: Path) -> bool:
-    """True if the proof verifies; False for a well-formed proof that does not."""
+    """True if the proof verifies; False when halo2 says it does not.
+
+    Any other failure ("[pfsys] failed to load vk", "[srs] ...", "[io] ...") means ezkl
+    could not read the settings, vk or SRS: a CircuitError, since "invalid" would blame a
+    proof that was never checked.
+    """
     try:
         with _output_to(log):
             return bool(ezkl.verify(str(proof), str(settings), str(vk), srs_path=str(srs)))
     except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException:
-        return False
+    except BaseException as exc:
+        if HALO2_VERDICT in str(exc):
+            return False
+        raise CircuitError(
+            f"ezkl verify could not run: {first_line(exc)}",
+            hint="its settings, vk or SRS is damaged or missing: rebuild the circuit with `prover build NAME`",
+        ) from None
 
 
-def create_evm_verifier(vk: Path, settings: Path, sol: Path, abi: Path, srs: Path, reusable: bool, log: Path) -> None:
-    call(
-        "create_evm_verifier",
-        log,
-        ezkl.create_evm_verifier,
-        str(vk),
-        str(settings),
-        str(sol),
-        str(abi),
-        srs_path=str(srs),
-        reusable=reusable,
-    )
+#: every proxy variable points at a closed local port while ezkl renders a verifier
+_DEAD_PROXY = "http://127.0.0.1:9"
+_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+@contextlib.contextmanager
+def _no_network() -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in (*_PROXY_VARS, "NO_PROXY", "no_proxy")}
+    os.environ.update({key: _DEAD_PROXY for key in _PROXY_VARS})
+    os.environ.pop("NO_PROXY", None)
+    os.environ.pop("no_proxy", None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def render_evm_verifier(vk: Path, settings: Path, sol: Path, srs: Path, reusable: bool, log: Path) -> None:
+    """Write ezkl's Solidity verifier for `vk` to `sol`, and nothing else.
+
+    ezkl's `create_evm_verifier` writes the .sol and then asks svm for solc 0.8.20 to
+    extract an ABI, which would download a compiler. The call runs with every proxy
+    variable pointing at a closed local port, so that lookup fails on this machine
+    without a packet leaving it; compiling is our pinned solc's job.
+    """
+    # the call fails as expected at the ABI step (no downloaded solc); the .sol is written by then
+    with (
+        tempfile.TemporaryDirectory(prefix="prover-abi-") as scratch,
+        _no_network(),
+        contextlib.suppress(CircuitError),
+    ):
+        call(
+            "create_evm_verifier",
+            log,
+            ezkl.create_evm_verifier,
+            str(vk),
+            str(settings),
+            str(sol),
+            str(Path(scratch) / "verifier.abi"),
+            srs_path=str(srs),
+            reusable=reusable,
+        )
+    if not sol.exists() or "contract Halo2Verifier" not in sol.read_text():
+        raise CircuitError("ezkl did not render a verifier; see ezkl.log")
 
 
 def create_evm_vka(vk: Path, settings: Path, vka: Path, srs: Path, log: Path) -> None:

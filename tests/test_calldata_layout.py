@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -182,6 +184,26 @@ def test_instances_offset_into_the_proof_is_rejected(pool_env: PoolEnv, into: in
     with pytest.raises(TransactionReverted):
         send_raw(pool_env, pool_env.pool, data)
     assert state(pool_env) == before
+
+
+@pytest.mark.parametrize("change", ["none", "64 zero bytes appended", "one word appended", "last word cut"])
+def test_proof_length_verdicts_agree_on_and_off_chain(pool_env: PoolEnv, tmp_path: Path, change: str) -> None:
+    """The Solidity verifier takes one exact proof length and halo2 ignores trailing bytes:
+    `prover verify` must still give the on-chain verdict for every length."""
+    a = pool_env.a
+    raw = {
+        "none": a.raw,
+        "64 zero bytes appended": a.raw + bytes(64),
+        "one word appended": a.raw + bytes(32),
+        "last word cut": a.raw[:-32],
+    }[change]
+    calldata = bytes.fromhex(pool_env.verifier.encode_abi("verifyProof", args=[raw, a.instances])[2:])
+    onchain = direct_verifier_accepts(pool_env, calldata)
+    document = {**json.loads(a.file.read_text()), "proof": list(raw), "hex_proof": "0x" + raw.hex()}
+    path = tmp_path / "proof.json"
+    path.write_text(json.dumps(document))
+    offchain = pool_env.circuit.verify(path)
+    assert (onchain, offchain.valid) == (change == "none", change == "none"), offchain.reason
 
 
 # --- Rule 2: the model is pinned --------------------------------------------------------------------

@@ -17,7 +17,10 @@ import numpy as np
 import pytest
 from conftest import CliResult, assert_clean_error, manifest_of, run_cli
 
+from prover import ezkl_api
+from prover.errors import CircuitError
 from prover.pipeline.export import run_onnx
+from prover.proving.circuit import open_circuit
 from prover.proving.field import FIELD_MODULUS
 
 
@@ -164,6 +167,72 @@ def test_changed_public_input_does_not_verify(work: Path, fee_proof: dict[str, A
     assert_does_not_verify(verify_fee(work, write_proof(tmp_path, fee_proof)))
 
 
+@pytest.mark.parametrize("change", ["64 zero bytes appended", "one zero word appended", "last 64 bytes cut"])
+def test_proof_of_the_wrong_length_does_not_verify(
+    work: Path, fee_proof: dict[str, Any], tmp_path: Path, change: str
+) -> None:
+    """halo2 ignores trailing bytes but the Solidity verifier takes one exact length: verify
+    must give the on-chain verdict (invalid, exit 1) and say why."""
+    raw = bytes(fee_proof["proof"])
+    changed = {
+        "64 zero bytes appended": raw + bytes(64),
+        "one zero word appended": raw + bytes(32),
+        "last 64 bytes cut": raw[:-64],
+    }[change]
+    fee_proof["proof"], fee_proof["hex_proof"] = list(changed), "0x" + changed.hex()
+    path = write_proof(tmp_path, fee_proof)
+    result = verify_fee(work, path)
+    assert_does_not_verify(result)
+    if len(changed) > len(raw):
+        assert f"it has {len(changed)} bytes of proof" in result.stderr
+        assert f"takes exactly {len(raw)}" in result.stderr
+    document = json.loads(verify_fee(work, path, "--json").stdout)
+    assert document["valid"] is False
+
+
+@pytest.fixture
+def fee_only(work: Path, tmp_path: Path) -> Path:
+    """A private copy of the fee circuit alone, for a test that damages it."""
+    target = tmp_path / "damaged"
+    shutil.copytree(work / "circuits" / "fee", target / "circuits" / "fee")
+    return target
+
+
+@pytest.mark.parametrize("damage", ["vk truncated", "vk emptied", "settings emptied", "settings deleted"])
+def test_damaged_circuit_is_an_error_not_a_verdict(
+    fee_only: Path, fee_run: tuple[CliResult, Path, Path], damage: str
+) -> None:
+    """A valid proof checked against a damaged vk or settings says nothing about the proof:
+    exit 2 naming the file, never 'invalid' (exit 1)."""
+    root = fee_only / "circuits" / "fee"
+    name = "key.vk" if damage.startswith("vk") else "settings.json"
+    if damage.endswith("deleted"):
+        (root / name).unlink()
+    else:
+        data = (root / name).read_bytes()
+        (root / name).write_bytes(data[: len(data) // 2] if damage.endswith("truncated") else b"")
+    result = verify_fee(fee_only, fee_run[2])
+    assert_clean_error(result, "settings" if name == "settings.json" else "vk")
+    assert "invalid" not in result.stderr
+
+
+def test_settings_deleted_while_ezkl_verifies_is_an_error(
+    work: Path, fee_run: tuple[CliResult, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """settings.json removed after the proof was parsed, before ezkl reads it: still an error."""
+    shutil.copytree(work / "circuits" / "fee", tmp_path / "circuits" / "fee")
+    circuit = open_circuit("fee", tmp_path)
+    real_verify = ezkl_api.verify
+
+    def verify_after_deletion(proof: Path, settings: Path, vk: Path, srs: Path, log: Path) -> bool:
+        settings.unlink()
+        return real_verify(proof, settings, vk, srs, log)
+
+    monkeypatch.setattr(ezkl_api, "verify", verify_after_deletion)
+    with pytest.raises(CircuitError, match="ezkl verify could not run"):
+        circuit.verify(fee_run[2])
+
+
 # --- not a proof for this circuit: exit 2 ---------------------------------------------
 
 
@@ -176,7 +245,7 @@ def test_non_json_proof_file_is_refused(work: Path, tmp_path: Path) -> None:
     """A file that is not JSON at all must be named as such, not crash the verifier."""
     path = tmp_path / "proof.json"
     path.write_bytes(b"\x00\x01 this is not json {")
-    assert_clean_error(verify_fee(work, path), "not a JSON proof file")
+    assert_clean_error(verify_fee(work, path), "is not valid JSON")
 
 
 def test_json_without_instances_is_refused(work: Path, fee_proof: dict[str, Any], tmp_path: Path) -> None:

@@ -107,7 +107,7 @@ def verify_command(
         with connect(rpc_url, private_key, log_dir=circuit.paths.root) as chain:
             address = ensure_verifier(chain, circuit, reusable).address
             onchain_result = verify_onchain(chain, circuit, parsed, address=address, reusable=reusable)
-        valid = onchain_result.valid
+        valid, reason = onchain_result.valid, None
         if json_out:
             emit_json(
                 {
@@ -124,14 +124,16 @@ def verify_command(
             )
     else:
         result = circuit.verify(proof)
-        valid = result.valid
+        valid, reason = result.valid, result.reason
         if json_out:
-            emit_json({"valid": result.valid, "verify_seconds": round(result.seconds, 4), "proof": str(proof)})
+            emit_json(
+                {"valid": valid, "verify_seconds": round(result.seconds, 4), "proof": str(proof), "reason": reason}
+            )
         elif result.valid:
             err.print(f"[green]valid[/] proof for {name} ({result.seconds * 1000:.0f} ms)")
     if not valid:
         if not json_out:
-            err.print(f"[red]invalid[/] proof for {name}: it does not verify")
+            err.print(f"[red]invalid[/] proof for {name}: it does not verify" + (f" ({reason})" if reason else ""))
         raise typer.Exit(1)
 
 

@@ -1,9 +1,7 @@
 """A circuit's Solidity verifier: rendered by ezkl, compiled by our solc, deployed, called.
 
-ezkl's `create_evm_verifier` writes the .sol and then asks svm for solc 0.8.20 to
-extract an ABI, which would download a compiler. We only want the rendering: the call
-runs with every proxy variable pointing at a closed local port, so that lookup fails on
-this machine without a packet leaving it, and the compile is done by our pinned solc.
+ezkl renders the .sol (offline, see `ezkl_api.render_evm_verifier`); our pinned solc
+compiles it.
 
 One render-and-compile (`compile_verifier`) serves the stored artifact (`build_verifier`),
 gas measurements (`measure_verifier_gas`) and audits (`verifier_code_hash`). A deployed verifier is
@@ -13,10 +11,7 @@ the code at its address is still ours, and deploys otherwise.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,9 +36,6 @@ from prover.evm.solc import (
 )
 from prover.proving.circuit import Circuit
 from prover.proving.proofs import Proof
-
-_DEAD_PROXY = "http://127.0.0.1:9"
-_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 @dataclass(frozen=True)
@@ -134,35 +126,11 @@ class GasCost:
         return self.runtime_bytes <= EIP170_LIMIT
 
 
-@contextlib.contextmanager
-def _no_network() -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in (*_PROXY_VARS, "NO_PROXY", "no_proxy")}
-    os.environ.update({key: _DEAD_PROXY for key in _PROXY_VARS})
-    os.environ.pop("NO_PROXY", None)
-    os.environ.pop("no_proxy", None)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def render_verifier(paths: CircuitPaths, srs: Path, target: Path, reusable: bool) -> None:
     """Write ezkl's Solidity verifier for this circuit's vk to `target` (atomically)."""
     require_file(paths.vk, f"prover build {paths.name}")
-    with atomic_path(target) as tmp, _no_network():
-        abi = tmp.with_suffix(".abi")
-        try:
-            ezkl_api.create_evm_verifier(paths.vk, paths.settings, tmp, abi, srs, reusable, paths.log)
-        except CircuitError:
-            pass  # expected: the ABI step wants a downloaded solc; the .sol is already written
-        finally:
-            abi.unlink(missing_ok=True)
-        if not tmp.exists() or "contract Halo2Verifier" not in tmp.read_text():
-            raise CircuitError("ezkl did not render a verifier; see ezkl.log")
+    with atomic_path(target) as tmp:
+        ezkl_api.render_evm_verifier(paths.vk, paths.settings, tmp, srs, reusable, paths.log)
 
 
 def compile_verifier(

@@ -25,7 +25,14 @@ from prover.artifacts import (
 from prover.datasets import Dataset, check_finite, check_kinds, check_range, load_single_input
 from prover.errors import ProverError, SrsError, VersionMismatchError
 from prover.proving.proofs import Proof, read_proof
-from prover.proving.prove import ProofResult, ProvingFiles, VerifyResult, prove_sample, verify_proof
+from prover.proving.prove import (
+    ProofResult,
+    ProvingFiles,
+    VerifyResult,
+    prove_sample,
+    verifier_proof_length,
+    verify_proof,
+)
 
 
 def recorded_srs(record: SrsRecord) -> Path:
@@ -115,11 +122,24 @@ class Circuit:
 
     def verify(self, proof: Path | Proof) -> VerifyResult:
         """valid False for a well-formed proof that does not verify; ProofFormatError if it
-        is not a proof for this circuit at all. A `Proof` already parsed is not read again."""
+        is not a proof for this circuit at all, CircuitError if the vk, settings or SRS
+        cannot be read. A `Proof` already parsed is not read again.
+
+        The verdict is the on-chain verifier's: a proof halo2 accepts is still invalid if
+        its length is not exactly what this circuit's Solidity verifier requires.
+        """
         self.check_version()
         require_file(self.paths.vk, self.made_by)
         parsed = proof if isinstance(proof, Proof) else self.read_proof(proof)
-        return verify_proof(parsed.path, self.paths.settings, self.paths.vk, self.srs_path(), self.paths.log)
+        paths, srs = self.paths, self.srs_path()
+        result = verify_proof(parsed.path, paths.settings, paths.vk, srs, paths.log)
+        if not result.valid:
+            return result
+        expected = verifier_proof_length(paths.vk, paths.settings, srs, paths.log)
+        if len(parsed.raw) != expected:
+            reason = f"it has {len(parsed.raw)} bytes of proof; the verifier of {self.name!r} takes exactly {expected}"
+            return VerifyResult(valid=False, seconds=result.seconds, reason=reason)
+        return result
 
     def summary(self) -> dict[str, Any]:
         """What `prover inspect --json` prints: settings, sizes, scales, fidelity."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 from prover import ezkl_api
 from prover.artifacts import CircuitPaths, atomic_path, writable_target, write_json_atomic, writing
 from prover.datasets import Dataset, to_input_json
+from prover.errors import CircuitError
 from prover.proving.field import felt_from_hex, hex_to_float
 from prover.proving.proofs import Proof, proof_bytes
 
@@ -59,8 +61,11 @@ class ProofResult:
 
 @dataclass(frozen=True)
 class VerifyResult:
+    """`reason` says why a proof is invalid where halo2's verdict alone would not."""
+
     valid: bool
     seconds: float
+    reason: str | None = None
 
 
 def rescaled_outputs(witness: dict[str, Any], output_scales: list[int]) -> list[list[float]]:
@@ -125,6 +130,26 @@ def verify_proof(proof: Path, settings: Path, vk: Path, srs: Path, log: Path) ->
     start = time.perf_counter()
     valid = ezkl_api.verify(Path(proof), settings, vk, srs, log)
     return VerifyResult(valid=valid, seconds=time.perf_counter() - start)
+
+
+#: the rendered Solidity verifier's first check on its input, e.g. `eq(0x0c00, proof.length)`
+_LENGTH_CHECK = re.compile(r"eq\((0x[0-9a-fA-F]+), proof\.length\)")
+
+
+def verifier_proof_length(vk: Path, settings: Path, srs: Path, log: Path) -> int:
+    """The exact proof length this vk's Solidity verifier accepts, read from ezkl's rendering.
+
+    ezkl's own verifier reads what it needs and ignores trailing bytes; the on-chain one
+    refuses any other length. Off-chain verification checks the length too, so the two
+    verdicts agree. Rendering takes tens of milliseconds and needs no compiler.
+    """
+    with tempfile.TemporaryDirectory(prefix="prover-length-") as scratch:
+        sol = Path(scratch) / "Halo2Verifier.sol"
+        ezkl_api.render_evm_verifier(vk, settings, sol, srs, False, log)
+        match = _LENGTH_CHECK.search(sol.read_text())
+    if match is None:
+        raise CircuitError("ezkl's Solidity verifier for this vk checks no proof length; cannot mirror it")
+    return int(match.group(1), 16)
 
 
 def write_input(path: Path, sample: Dataset) -> None:
