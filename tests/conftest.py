@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -56,16 +57,32 @@ def srs_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cache
 
 
-def run_cli(*args: str | Path, cwd: Path | None = None) -> CliResult:
-    """Run the installed `prover` console script for real, as a user would."""
+def run_cli(
+    *args: str | Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    memory_limit: int | None = None,
+) -> CliResult:
+    """Run the installed `prover` console script for real, as a user would.
+
+    `env` adds variables; `memory_limit` caps the child's address space (bytes), so a
+    fault-injection test that regresses fails with MemoryError instead of taking the
+    shared machine's memory."""
+
+    def limit_memory() -> None:
+        if memory_limit is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+
     completed = subprocess.run(
         [str(PROVER), *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
-        timeout=600,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})},
+        timeout=timeout,
         check=False,
+        preexec_fn=limit_memory if memory_limit is not None else None,
     )
     return CliResult(completed.returncode, completed.stdout, completed.stderr)
 

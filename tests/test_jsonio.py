@@ -10,10 +10,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from prover.consumers.digits import read_pixels
+from prover.datasets import read_input_file
 from prover.errors import InputError, ProverError
 from prover.jsonio import (
     MAX_JSON_DEPTH,
@@ -24,6 +27,7 @@ from prover.jsonio import (
     parse_json,
     read_json,
 )
+from prover.proving.proofs import read_proof
 
 
 @pytest.mark.parametrize(
@@ -116,3 +120,33 @@ def test_importing_the_chain_client_restores_a_sane_recursion_limit() -> None:
     code = "import sys, prover.evm.client; print(sys.getrecursionlimit())"
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(completed.stdout) == SANE_RECURSION_LIMIT
+
+
+@pytest.mark.parametrize("reader", ["input file", "image file", "proof file"])
+@pytest.mark.parametrize("content", ["100k nested", "5000-digit int", "/dev/zero"])
+def test_every_reader_of_outside_json_goes_through_the_bounded_reader(
+    built: Path, tmp_path: Path, reader: str, content: str
+) -> None:
+    """Input files, a digit image for the label book and proof files: one line for each
+    hostile file, never RecursionError, ValueError or an endless read."""
+    path = Path("/dev/zero") if content == "/dev/zero" else tmp_path / "hostile.json"
+    if content == "100k nested":
+        path.write_text("[" * 100_000)
+    elif content == "5000-digit int":
+        path.write_text('{"pixels": [' + "9" * 5000 + '], "input_data": [[' + "9" * 5000 + "]]}")
+    read: dict[str, Callable[[], object]] = {
+        "input file": lambda: read_input_file(path),
+        "image file": lambda: read_pixels(path),
+        "proof file": lambda: read_proof(path, built / "circuits" / "fee" / "settings.json", "fee"),
+    }
+    with pytest.raises(ProverError) as caught:
+        read[reader]()
+    assert "\n" not in caught.value.message
+
+
+def test_an_image_with_an_integer_too_large_for_a_float_is_refused(tmp_path: Path) -> None:
+    """400 digits parse as a Python int, then overflow numpy's float: still one InputError."""
+    path = tmp_path / "image.json"
+    path.write_text('{"pixels": [' + "9" * 400 + "]}")
+    with pytest.raises(InputError, match="pixels must be a flat list of 64 numbers"):
+        read_pixels(path)

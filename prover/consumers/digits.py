@@ -9,7 +9,6 @@ exactly those. The label is the argmax of the proven logits, decided on chain.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from prover.datasets import read_input_file
 from prover.errors import InputError, ProverError, TransactionReverted
 from prover.evm.client import Chain, call, connect
 from prover.evm.verifier import deploy_verifier
+from prover.jsonio import read_json
 from prover.pipeline.builds import build_reference
 from prover.progress import Reporter, timed_stage
 from prover.proving.circuit import Circuit, open_circuit
@@ -47,16 +47,13 @@ DEMO_IMAGES = 3
 def read_pixels(path: Path) -> list[int]:
     """64 integer pixels 0..16 from `{"pixels": [...]}`, or from an ezkl input file as
     `prover example digits` writes it (values v / 16)."""
-    try:
-        document = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        document = None
+    document = read_json(path, "image file", InputError)
     try:
         if isinstance(document, dict) and "pixels" in document:
             values = np.asarray(document["pixels"], dtype=np.float64).ravel()
         else:
             values = np.asarray(read_input_file(path)[0], dtype=np.float64) * PIXEL_MAX
-    except (TypeError, ValueError):  # a string, a ragged list, a non-number
+    except (TypeError, ValueError, OverflowError):  # a string, a ragged list, a non-number, past float range
         raise InputError(f"{path}: pixels must be a flat list of 64 numbers") from None
     if values.size != PIXELS:
         raise InputError(f"{path}: an image has {PIXELS} pixels, this has {values.size}")
