@@ -2,20 +2,20 @@
 
 All paths come from `CircuitPaths`; no other module builds a file name. Every write is
 atomic (temp file in the same folder, then `os.replace`), so an interrupted or failed
-stage never leaves a half-written artifact where a later stage would trust it.
+stage never leaves a half-written artifact where a later stage would trust it; the temp
+file names its writer, so the next write in that folder removes a killed writer's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, ValidationError
 from prover.config import CircuitConfig, Layout
 from prover.errors import DamagedArtifactError, MissingArtifactError, ProverError, WriteError
 from prover.jsonio import read_capped
+from prover.owners import exclusive, remove_dead_temps, temp_prefix
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]{0,39}$")
 MANIFEST_SCHEMA = 3
@@ -112,19 +113,22 @@ SCRATCH_PREFIX = ".settings-"
 
 
 @contextlib.contextmanager
-def build_lock(paths: CircuitPaths) -> Iterator[None]:
-    """One build of a circuit at a time; the lock dies with its process.
+def build_lock(paths: CircuitPaths, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """One build of a circuit at a time; the lock dies with its process. A second build
+    waits, saying for which process (`on_wait`, else a warning on stderr, see owners.py).
 
     Two builds of one circuit would interleave their manifest and key writes. Holding the
-    lock, a build may also remove scratch folders a killed build left behind: no other
-    build can be using them.
+    lock, a build also removes what a killed build left in the circuit's folder: the
+    tuner's scratch folders and the later stages' witness scratch (`tmp*`, which only
+    builds and a registration's witness make there: no other build can be using them),
+    and temp files whose writer is dead.
     """
-    paths.root.parent.mkdir(parents=True, exist_ok=True)
-    with open(paths.root.parent / f".{paths.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(paths.root.parent / f".{paths.name}.lock", f"the build of {paths.name!r}", on_wait):
         if paths.root.is_dir():
-            for leftover in paths.root.glob(f"{SCRATCH_PREFIX}*"):
-                shutil.rmtree(leftover, ignore_errors=True)
+            for leftover in [*paths.root.glob(f"{SCRATCH_PREFIX}*"), *paths.root.glob("tmp*")]:
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+            remove_dead_temps(paths.root)
         yield
 
 
@@ -175,8 +179,9 @@ def atomic_path(target: Path) -> Iterator[Path]:
     was; failing to write (full disk, no permission) is a WriteError.
     """
     writable_target(target)
+    remove_dead_temps(target.parent)
     with writing(target):
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".tmp", dir=target.parent)
         os.close(fd)
     tmp = Path(tmp_name)
     try:

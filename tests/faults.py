@@ -11,6 +11,7 @@ confuses our processes with another test run's anvil.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -123,3 +124,50 @@ def python_program(script: str) -> list[str]:
 #: what a shell reports for a program that ended by signal N: 128 + N
 def conventional_exit(signum: int) -> int:
     return 128 + signum
+
+
+# --- what a fault left: leftovers, a manifest that lies, a report of the sweep ----------------
+
+#: scratch a killed build or prove leaves in a circuit folder, and temp files anywhere
+LEFTOVER_PATTERNS = ("*.tmp", ".settings-*", "tmp*", ".prove-*")
+
+
+def leftovers(*folders: Path) -> list[str]:
+    """Temp files and scratch folders directly in `folders` (the circuit's, the SRS cache)."""
+    found: set[str] = set()
+    for folder in folders:
+        if folder.is_dir():
+            for pattern in LEFTOVER_PATTERNS:
+                found.update(str(path) for path in folder.glob(pattern))
+    return sorted(found)
+
+
+def manifest_lies(root: Path) -> list[str]:
+    """Files the circuit's manifest names that are missing or differ from their recorded
+    sha256 (the SRS it records included)."""
+    from prover.artifacts import Manifest, sha256_file
+
+    manifest = Manifest.model_validate_json((root / "manifest.json").read_text())
+    named = [(root / record.path, record.sha256) for record in manifest.files.values()]
+    if manifest.srs is not None:
+        named.append((Path(manifest.srs.path), manifest.srs.sha256))
+    return [
+        f"{path}: {'missing' if not path.exists() else 'changed'}"
+        for path, digest in named
+        if not path.exists() or sha256_file(path) != digest
+    ]
+
+
+def record_outcome(fault: str, left: dict[int, str], problems: list[str]) -> None:
+    """Append one fault's outcome to `$PROVER_FAULT_REPORT` (JSON lines), when set: how
+    the sweep's counts are made (processes left behind, state lost or corrupt)."""
+    report = os.environ.get("PROVER_FAULT_REPORT")
+    if report:
+        line = {"fault": fault, "processes_left": sorted(left.values()), "state_problems": problems}
+        with open(report, "a") as out:
+            out.write(json.dumps(line) + "\n")
+
+
+def fault_command(point: str, signal_name: str, *args: str | Path) -> list[str]:
+    """`prover ARGS` with SIGNAL sent right after the first call of `ezkl_api.POINT` (fault_child.py)."""
+    return [sys.executable, str(ROOT / "tests" / "fault_child.py"), point, signal_name, "--", *map(str, args)]
