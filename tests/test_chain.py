@@ -271,8 +271,11 @@ def test_deployment_records_merge_by_name(tmp_path: Path) -> None:
     assert path == tmp_path / "deployments" / "31337.json"
     assert json.loads(path.read_text())["chainId"] == 31337
     path.write_text("{not json")
+    assert load_deployments(tmp_path, 31337) == {}, "a dev chain's damaged record is no record"
+    record_deployment(tmp_path, 1, "Verifier", {"address": "0x01"})
+    deployments_path(tmp_path, 1).write_text("{not json")
     with pytest.raises(ChainError, match="unreadable"):
-        load_deployments(tmp_path, 31337)
+        load_deployments(tmp_path, 1)
 
 
 def test_advance_time_moves_block_timestamp(node: AnvilNode) -> None:

@@ -86,6 +86,17 @@ def test_bare_chain_ids_still_read_and_write(tmp_path: Path) -> None:
     assert set(load_deployments(tmp_path, 5)) == {"a", "b"}
 
 
+def test_damaged_records_of_a_dev_chain_are_replaced(tmp_path: Path, store: dict[str, Any]) -> None:
+    """Whatever instance a damaged dev-chain file described is gone: no error, a fresh file."""
+    path = deployments_path(tmp_path, 31337)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"chainId": 31337, "contracts": [')
+    with connect(None, log_dir=tmp_path) as chain:
+        assert load_deployments(tmp_path, chain) == {} and trusted(chain, tmp_path, "store") is None
+        record_contract(chain, tmp_path, "store", deploy(chain, store))
+        assert set(load_deployments(tmp_path, chain)) == {"store"}
+
+
 def test_unstamped_records_of_a_real_chain_are_kept_of_a_dev_chain_not(tmp_path: Path, store: dict[str, Any]) -> None:
     """A file from before the stamp: a dev chain's may be any instance, so it is dropped; on
     any other chain id (the same public chain for ever) it is adopted and stamped."""

@@ -62,8 +62,11 @@ def _same_instance(chain_id: int, recorded: str | None, current: str | None) -> 
     return recorded == current
 
 
-def _read(path: Path) -> tuple[str | None, dict[str, Any]]:
-    """The file's instance stamp and its contracts by name; nothing for no file."""
+def _read(path: Path, chain_id: int) -> tuple[str | None, dict[str, Any]]:
+    """The file's instance stamp and its contracts by name; nothing for no file. A damaged
+    file of a dev chain counts as no records (they were of some instance of a chain that
+    restarts; the next write replaces them); of any other chain it is an error, since
+    those records may be all that says where a user's contracts are."""
     if not path.exists():
         return None, {}
     try:
@@ -71,7 +74,9 @@ def _read(path: Path) -> tuple[str | None, dict[str, Any]]:
         contracts, genesis = document["contracts"], document.get("genesis")
         if not isinstance(contracts, dict) or not isinstance(genesis, str | None):
             raise TypeError("'contracts' is not an object")
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        if chain_id == DEV_CHAIN_ID:
+            return None, {}
         raise ChainError(
             f"deployment record {path} is unreadable ({type(exc).__name__})",
             hint="move it aside; the next deploy writes a fresh one",
@@ -84,7 +89,7 @@ def load_deployments(workdir: Path, chain: Chain | int) -> dict[str, Any]:
     or when the records are another instance's. Pass the Chain: with a bare chain id the
     records cannot be told apart from a dead chain's (accepted for older callers)."""
     chain_id, current = _identity(chain)
-    recorded, contracts = _read(deployments_path(workdir, chain_id))
+    recorded, contracts = _read(deployments_path(workdir, chain_id), chain_id)
     return contracts if _same_instance(chain_id, recorded, current) else {}
 
 
@@ -104,7 +109,7 @@ def record_deployment(workdir: Path, chain: Chain | int, name: str, entry: dict[
     chain_id, current = _identity(chain)
     path = deployments_path(workdir, chain_id)
     with _locked(path):
-        recorded, contracts = _read(path)
+        recorded, contracts = _read(path, chain_id)
         if not _same_instance(chain_id, recorded, current):
             contracts = {}
         contracts[name] = entry
