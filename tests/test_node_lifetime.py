@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from faults import PROVER, Tagged, conventional_exit, python_program, start_tagged, wait_until
+from faults import PROVER, Tagged, conventional_exit, python_program, record_outcome, start_tagged, wait_until
 
 from prover.evm.node import anvil_binary
 
@@ -64,8 +64,11 @@ def test_node_dies_with_its_program(tmp_path: Path, signum: int) -> None:
     try:
         assert _answers(node["port"])
         program.send(signum)
-        assert program.left_behind() == {}, "anvil outlived the program that started it"
-        assert not Path(str(node["log"])).exists(), "the node's own temp log outlived it"
+        left = program.left_behind()
+        problems = ["the node's temp log outlived it"] if Path(str(node["log"])).exists() else []
+        record_outcome(f"program with a node: {signal.Signals(signum).name}", left, problems)
+        assert left == {}, "anvil outlived the program that started it"
+        assert problems == []
     finally:
         program.stop()
 
@@ -75,9 +78,13 @@ def test_node_started_by_a_thread_lives_as_long_as_its_program(tmp_path: Path) -
     started from a helper thread must not die with that thread, only with the program."""
     program, node = _program(tmp_path, IN_THREAD)
     try:
-        assert _answers(node["port"]), "the node died with the thread that started it"
+        answered = _answers(node["port"])
         program.send(signal.SIGKILL)
-        assert program.left_behind() == {}
+        left = program.left_behind()
+        problems = [] if answered else ["the node died with the thread that started it"]
+        record_outcome("program with a node started by a finished thread: SIGKILL", left, problems)
+        assert problems == []
+        assert left == {}
     finally:
         program.stop()
 
@@ -92,7 +99,9 @@ def test_node_behind_a_wrapper_dies_with_its_program(tmp_path: Path) -> None:
     try:
         assert program.has(str(anvil_binary()))
         program.send(signal.SIGKILL)
-        assert program.left_behind() == {}, "the wrapper's anvil outlived the program"
+        left = program.left_behind()
+        record_outcome("program with a node behind a wrapper: SIGKILL", left, [])
+        assert left == {}, "the wrapper's anvil outlived the program"
     finally:
         program.stop()
 
@@ -102,7 +111,9 @@ def test_node_dies_with_its_program_without_setpriv_on_path(tmp_path: Path) -> N
     program, _ = _program(tmp_path, IN_MAIN, {"PATH": str(tmp_path / "empty")})
     try:
         program.send(signal.SIGKILL)
-        assert program.left_behind() == {}
+        left = program.left_behind()
+        record_outcome("program with a node, no setpriv on PATH: SIGKILL", left, [])
+        assert left == {}
     finally:
         program.stop()
 
@@ -123,8 +134,12 @@ def test_cli_node_stops_its_anvil_on_every_signal(tmp_path: Path, signum: int, c
     try:
         assert wait_until(lambda: "anvil on" in program.stderr.read_text(), 60), program.stderr.read_text()
         assert wait_until(lambda: program.has(str(anvil_binary())), 10)
-        assert program.send(signum) == code, program.stderr.read_text()
-        assert program.left_behind() == {}
-        assert "Traceback" not in program.stderr.read_text()
+        exit_code = program.send(signum)
+        left = program.left_behind()
+        problems = [] if exit_code == code else [f"exit code {exit_code}, not {code}"]
+        problems += ["traceback"] if "Traceback" in program.stderr.read_text() else []
+        record_outcome(f"prover node: {signal.Signals(signum).name}", left, problems)
+        assert problems == [], program.stderr.read_text()
+        assert left == {}
     finally:
         program.stop()
