@@ -232,7 +232,7 @@ def verify(proof: Path, settings: Path, vk: Path, srs: Path, log: Path) -> bool:
             return False
         raise CircuitError(
             f"ezkl verify could not run: {first_line(exc)}",
-            hint="its settings, vk or SRS is damaged or missing: rebuild the circuit with `prover build NAME`",
+            hint="the circuit's settings, vk or SRS is damaged or missing: rebuild the circuit",
         ) from None
 
 

@@ -212,7 +212,7 @@ def test_damaged_circuit_is_an_error_not_a_verdict(
         data = (root / name).read_bytes()
         (root / name).write_bytes(data[: len(data) // 2] if damage.endswith("truncated") else b"")
     result = verify_fee(fee_only, fee_run[2])
-    assert_clean_error(result, "settings" if name == "settings.json" else "vk")
+    assert_clean_error(result, "settings" if name == "settings.json" else "vk", "prover build fee")
     assert "invalid" not in result.stderr
 
 

@@ -23,7 +23,7 @@ from prover.artifacts import (
     sha256_file,
 )
 from prover.datasets import Dataset, check_finite, check_kinds, check_range, load_single_input
-from prover.errors import ProverError, SrsError, VersionMismatchError
+from prover.errors import CircuitError, ProverError, SrsError, VersionMismatchError
 from prover.proving.proofs import Proof, read_proof
 from prover.proving.prove import (
     ProofResult,
@@ -132,7 +132,11 @@ class Circuit:
         require_file(self.paths.vk, self.made_by)
         parsed = proof if isinstance(proof, Proof) else self.read_proof(proof)
         paths, srs = self.paths, self.srs_path()
-        result = verify_proof(parsed.path, paths.settings, paths.vk, srs, paths.log)
+        try:
+            result = verify_proof(parsed.path, paths.settings, paths.vk, srs, paths.log)
+        except CircuitError as exc:
+            hint = f"its vk, settings or SRS is damaged: rebuild with `{self.made_by}`"
+            raise CircuitError(exc.message, hint=hint) from None
         if not result.valid:
             return result
         expected = verifier_proof_length(paths.vk, paths.settings, srs, paths.log)
