@@ -66,13 +66,14 @@ def run_cli(
 ) -> CliResult:
     """Run the installed `prover` console script for real, as a user would.
 
-    `env` adds variables; `memory_limit` caps the child's address space (bytes), so a
+    `env` adds variables; `memory_limit` caps the child's heap (RLIMIT_DATA, bytes), so a
     fault-injection test that regresses fails with MemoryError instead of taking the
-    shared machine's memory."""
+    shared machine's memory. (Not its address space: node's wasm solc reserves far more
+    than it uses, and fails under RLIMIT_AS.)"""
 
     def limit_memory() -> None:
         if memory_limit is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+            resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
 
     completed = subprocess.run(
         [str(PROVER), *map(str, args)],
