@@ -113,7 +113,7 @@ def test_crashing_program_leaves_no_node(tmp_path: Path) -> None:
 
 
 def test_killed_program_leaves_no_node(tmp_path: Path) -> None:
-    """SIGKILL runs no atexit handler: the node's parent-death signal stops it instead."""
+    """SIGKILL runs no atexit handler: the node's guard (node_guard.py) stops it instead."""
     script = (
         "import time\nfrom prover.evm.node import AnvilNode\nprint(AnvilNode().start().pid, flush=True)\n"
         "time.sleep(120)"

@@ -42,6 +42,8 @@ def _die_with_guard(guard: int) -> None:
 
 
 def _spawn(command: list[str]) -> int:
+    """Fork and exec the node; fork, not subprocess, so the child can set its own
+    parent-death signal between the two (the guard is single-threaded, so that is safe)."""
     guard = os.getpid()
     child = os.fork()
     if child == 0:
@@ -77,6 +79,7 @@ def _take_down(child: int, remove: str | None) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Guard the node until it exits (its exit code is the guard's) or the owner is gone."""
     watch, rest = int(argv[1]), argv[2:]
     remove = None
     if rest[:1] == ["--remove"]:
