@@ -89,7 +89,15 @@ def test_two_builds_at_once_leave_a_manifest_true_to_the_disk(
 #: ezkl calls a build makes, in about the order it makes them, each a stage's last step
 #: before its temp output is moved into place: the tuner's (its settings, a finalist's
 #: proof with the measuring chain up), then the build's own (`!`: not in the tuner's scratch)
-KILL_POINTS = ["gen_settings", "prove", "compile_circuit!", "gen_witness!", "gen_srs", "setup!"]
+#: (two in the quick set, one in the circuit's folder and one in the SRS cache; all when slow tests run)
+KILL_POINTS = [
+    pytest.param("gen_settings", marks=pytest.mark.slow),
+    pytest.param("prove", marks=pytest.mark.slow),
+    pytest.param("compile_circuit!", marks=pytest.mark.slow),
+    pytest.param("gen_witness!", marks=pytest.mark.slow),
+    "gen_srs",
+    "setup!",
+]
 
 
 @pytest.mark.parametrize("point", KILL_POINTS)
