@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import socket
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -43,6 +44,16 @@ def temp_prefix(name: str) -> str:
     """The prefix of a temp file standing in for `name` (hidden, with its owner); the
     caller adds a random part and `.tmp`, as `tempfile.mkstemp(prefix=..., suffix=".tmp")` does."""
     return f".{name}~{owner_tag()}~"
+
+
+@contextlib.contextmanager
+def owned_temp_dir(parent: Path, name: str) -> Iterator[Path]:
+    """A scratch folder in `parent` named for its owner (see `temp_prefix`), removed on exit;
+    dead owners' scratch in `parent` is removed first, so a SIGKILL leaves it only until the
+    next run there."""
+    remove_dead_temps(parent)
+    with tempfile.TemporaryDirectory(dir=parent, prefix=temp_prefix(name), suffix=".tmp") as scratch:
+        yield Path(scratch)
 
 
 def _alive(pid: int) -> bool:

@@ -63,14 +63,7 @@ def fee_work(built: Path, tmp_path: Path) -> Path:
     return work
 
 
-UNOWNED_PROVE_SCRATCH = pytest.mark.xfail(
-    strict=True,
-    reason="prove's scratch folder (.prove-*) does not name its owner, so no later run can tell a dead "
-    "prove's from a live one's: prover/proving/prove.py should name it with prover.owners.temp_prefix",
-)
-
-
-@pytest.mark.parametrize("name", [pytest.param("KILL", marks=UNOWNED_PROVE_SCRATCH), "TERM"])
+@pytest.mark.parametrize("name", ["KILL", "TERM"])
 def test_prove_interrupted(fee_work: Path, tmp_path: Path, name: str) -> None:
     root = fee_work / "circuits" / "fee"
     assert run_cli("example", "fee", "--out", tmp_path / "in.json", "--workdir", fee_work).code == 0

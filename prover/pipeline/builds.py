@@ -135,7 +135,7 @@ def build_reference(
         raise UnknownModelError(f"unknown model {name!r}") from None
     config = checked_config(model.circuit, overrides or {})
     paths = circuit_paths(workdir, circuit_name or name)
-    with build_lock(paths):
+    with build_lock(paths, on_wait=reporter.warn if reporter else None):  # else a logged warning
         stages = _Stages(paths, _fresh_manifest(paths, "reference", config), reporter or SilentReporter())
         stages.manifest.batch = batch
         source_hash = sha256_file(Path(inspect.getfile(type(model))))
@@ -204,7 +204,7 @@ def build_onnx(
             check_kinds(dataset, signature.input_types, str(data), signature.input_names)
     if config.decision is not None:
         user_decision(signature, config.decision)  # a bad --decision fails before anything is built
-    with build_lock(paths):
+    with build_lock(paths, on_wait=reporter.warn if reporter else None):  # else a logged warning
         stages = _Stages(paths, _fresh_manifest(paths, "onnx", config), reporter or SilentReporter())
         fingerprint = {"onnx": sha256_file(user.onnx), "calibration": sha256_file(user.calibration)}
         outputs = {"onnx": paths.onnx, "calibration": paths.calibration}

@@ -6,13 +6,11 @@ held-out set at every build, and later to prune candidate settings.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 
 from prover.artifacts import CircuitPaths, FidelityReport
 from prover.datasets import Dataset, sample, sample_count
+from prover.owners import owned_temp_dir
 from prover.pipeline.bounds import AccuracyBounds, DecisionFn, bound_records
 from prover.pipeline.export import run_onnx
 from prover.proving.prove import rescaled_outputs, witness_for_dataset
@@ -36,8 +34,8 @@ def per_inference(decide: DecisionFn | None, batch: int) -> DecisionFn | None:
 def circuit_outputs(paths: CircuitPaths, dataset: Dataset, output_scales: list[int]) -> np.ndarray:
     """Rescaled circuit outputs for every sample, shape (n, outputs-flattened)."""
     rows = []
-    with tempfile.TemporaryDirectory(dir=paths.root) as scratch:
-        witness_path = Path(scratch) / "witness.json"
+    with owned_temp_dir(paths.root, "fidelity") as scratch:
+        witness_path = scratch / "witness.json"
         for index in range(sample_count(dataset)):
             witness = witness_for_dataset(paths, sample(dataset, index), witness_path)
             rows.append(np.concatenate([np.asarray(t) for t in rescaled_outputs(witness, output_scales)]))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from prover.artifacts import CircuitPaths, atomic_path
 from prover.config import CircuitConfig, Coverage, Layout
 from prover.datasets import Dataset, calibrated_range, sample, sample_count
 from prover.errors import CircuitError, SettingsError
+from prover.owners import owned_temp_dir
 from prover.pipeline.compile import compile_circuit
 from prover.pipeline.export import inspect_onnx
 from prover.proving.prove import witness_for_dataset
@@ -158,8 +158,8 @@ class Witnessed:
 def witness_all(paths: CircuitPaths, data: Dataset) -> Witnessed:
     """Witness every sample (CircuitError on the first overflow); lookup extremes seen."""
     low, high = 0, 0
-    with tempfile.TemporaryDirectory(dir=paths.root) as scratch:
-        out = Path(scratch) / "witness.json"
+    with owned_temp_dir(paths.root, "sizing") as scratch:
+        out = scratch / "witness.json"
         for index in range(sample_count(data)):
             witness = witness_for_dataset(paths, sample(data, index), out)
             low = min(low, int(witness.get("min_lookup_inputs", 0)))
@@ -222,8 +222,8 @@ def size_layout(
 
 def _mock_passes(paths: CircuitPaths, stress: Dataset) -> bool:
     """MockProver on the two hardest stress samples (the uniform corners, or the most extreme data)."""
-    with tempfile.TemporaryDirectory(dir=paths.root) as scratch:
-        out = Path(scratch) / "witness.json"
+    with owned_temp_dir(paths.root, "mock") as scratch:
+        out = scratch / "witness.json"
         for index in range(min(2, sample_count(stress))):
             try:
                 witness_for_dataset(paths, sample(stress, index), out)

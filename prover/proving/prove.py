@@ -21,6 +21,7 @@ from prover import ezkl_api
 from prover.artifacts import CircuitPaths, atomic_path, writable_target, write_json_atomic, writing
 from prover.datasets import Dataset, to_input_json
 from prover.errors import CircuitError
+from prover.owners import owned_temp_dir
 from prover.proving.field import felt_from_hex, hex_to_float
 from prover.proving.proofs import Proof, proof_bytes
 
@@ -100,7 +101,7 @@ def prove_sample(files: ProvingFiles, sample: Dataset, proof_out: Path, *, keep_
     proof_out = writable_target(Path(proof_out).resolve())
     with (
         writing(proof_out),
-        tempfile.TemporaryDirectory(dir=files.scratch or proof_out.parent, prefix=".prove-") as scratch,
+        owned_temp_dir(files.scratch or proof_out.parent, "prove") as scratch,
     ):
         witness_path = Path(scratch) / "witness.json"
         witness = witness_for_sample(files.compiled, sample, witness_path, files.log)

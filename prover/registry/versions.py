@@ -8,7 +8,6 @@ finds any alteration and which artifact it touched.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from prover.errors import ChainError, ProverError
 from prover.evm.client import Chain, call, transact
 from prover.evm.deployments import code_hash, record_deployment
 from prover.evm.verifier import ensure_verifier, verifier_code_hash
+from prover.owners import owned_temp_dir
 from prover.proving.circuit import Circuit
 from prover.proving.field import felt_from_hex
 from prover.proving.prove import witness_for_dataset
@@ -99,8 +99,8 @@ def params_commitment(circuit: Circuit) -> bytes:
     if circuit.manifest.config.param_visibility != "hashed":
         return ZERO32
     calibration = load_dataset(circuit.paths.calibration, circuit.info.input_shapes)
-    with tempfile.TemporaryDirectory(dir=circuit.paths.root) as scratch:
-        witness = witness_for_dataset(circuit.paths, sample(calibration, 0), Path(scratch) / "witness.json")
+    with owned_temp_dir(circuit.paths.root, "commitment") as scratch:
+        witness = witness_for_dataset(circuit.paths, sample(calibration, 0), scratch / "witness.json")
     return felt_from_hex(witness["processed_params"]["poseidon_hash"][0]).to_bytes(32, "big")
 
 
