@@ -316,6 +316,9 @@ CASES = [
     Case("build: --data /dev/zero", lambda s: build_onnx(s, "--data", "/dev/zero")),
     Case("build: --data a FIFO", lambda s: build_onnx(s, "--data", s.fifo("data.fifo"))),
     Case("build: --holdout 5000-digit int", lambda s: build_onnx(s, "--data", ok_input(s), "--holdout", big_input(s))),
+    Case("build: --onnx /dev/zero", lambda s: build_onnx(s, "--data", ok_input(s), onnx=Path("/dev/zero"))),
+    Case("build: --onnx a FIFO", lambda s: build_onnx(s, "--data", ok_input(s), onnx=s.fifo("model.fifo"))),
+    Case("build: --decision for a reference model", lambda s: build(s, "--decision", "threshold:abc")),
     Case("build: --srs /dev/zero", lambda s: build(s, "--srs", "/dev/zero")),
     Case("build: --srs a folder", lambda s: build(s, "--srs", s.tmp)),
 ]

@@ -274,6 +274,9 @@ def test_deployment_records_merge_by_name(tmp_path: Path) -> None:
     assert load_deployments(tmp_path, 31337) == {}, "a dev chain's damaged record is no record"
     record_deployment(tmp_path, 1, "Verifier", {"address": "0x01"})
     deployments_path(tmp_path, 1).write_text("{not json")
+    with pytest.raises(ChainError, match="is not valid JSON"):
+        load_deployments(tmp_path, 1)
+    deployments_path(tmp_path, 1).write_text('{"contracts": []}')
     with pytest.raises(ChainError, match="unreadable"):
         load_deployments(tmp_path, 1)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from prover.artifacts import write_json_atomic
 from prover.errors import ChainError
 from prover.evm.client import Chain, DeployResult
 from prover.evm.node import DEV_CHAIN_ID
+from prover.jsonio import read_json
 
 _INSTANCES: weakref.WeakKeyDictionary[Chain, str | None] = weakref.WeakKeyDictionary()
 
@@ -69,18 +69,18 @@ def _read(path: Path, chain_id: int) -> tuple[str | None, dict[str, Any]]:
     those records may be all that says where a user's contracts are."""
     if not path.exists():
         return None, {}
+    hint = "move it aside; the next deploy writes a fresh one"
     try:
-        document = json.loads(path.read_text())
+        document = read_json(path, "deployment record", ChainError, hint)  # bounded: the path is a user's
         contracts, genesis = document["contracts"], document.get("genesis")
         if not isinstance(contracts, dict) or not isinstance(genesis, str | None):
             raise TypeError("'contracts' is not an object")
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+    except (ChainError, KeyError, TypeError) as exc:
         if chain_id == DEV_CHAIN_ID:
             return None, {}
-        raise ChainError(
-            f"deployment record {path} is unreadable ({type(exc).__name__})",
-            hint="move it aside; the next deploy writes a fresh one",
-        ) from None
+        if isinstance(exc, ChainError):
+            raise
+        raise ChainError(f"deployment record {path} is unreadable ({type(exc).__name__})", hint=hint) from None
     return genesis, contracts
 
 

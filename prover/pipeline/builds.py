@@ -134,6 +134,12 @@ def build_reference(
     except KeyError:
         raise UnknownModelError(f"unknown model {name!r}") from None
     config = checked_config(model.circuit, overrides or {})
+    if config.decision is not None:  # it would be recorded, then ignored for the model's own rule
+        raise SettingsError(
+            f"reference model {name!r} decides by its own rule ({model.decision_name}); --decision is "
+            "for a model built from your ONNX",
+            hint=f"leave --decision out for {name!r}",
+        )
     paths = circuit_paths(workdir, circuit_name or name)
     with build_lock(paths, on_wait=reporter.warn if reporter else None):  # else a logged warning
         stages = _Stages(paths, _fresh_manifest(paths, "reference", config), reporter or SilentReporter())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import stat
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -182,10 +183,12 @@ def copy_onnx(source: Path, target: Path) -> None:
 def _file_key(path: Path) -> tuple[str, int, int]:
     """Cache key of a file's current content: a rewritten file is inspected again."""
     try:
-        stat = Path(path).stat()
+        info = Path(path).stat()
     except OSError as exc:
         raise ModelLoadError(f"cannot load ONNX model {path}: {exc.strerror}") from None
-    return str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size
+    if not stat.S_ISREG(info.st_mode):  # /dev/zero or a FIFO would be read forever
+        raise ModelLoadError(f"ONNX model {path} is not a regular file (a folder, device, FIFO or socket)")
+    return str(Path(path).resolve()), info.st_mtime_ns, info.st_size
 
 
 @functools.lru_cache(maxsize=4)

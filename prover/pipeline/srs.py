@@ -81,8 +81,10 @@ def srs_logrows(path: Path) -> int:
 def supplied_srs(path: Path, logrows: int) -> SrsRecord:
     """A user's SRS file: big enough, and equal to the public file when we know its hash."""
     path = Path(path).resolve()
-    if not path.is_file():
+    if not path.exists():
         raise SrsError(f"SRS file {path} does not exist")
+    if not path.is_file():
+        raise SrsError(f"SRS file {path} is not a regular file (a folder, device, FIFO or socket)")
     k = srs_logrows(path)
     if k < logrows:
         raise SrsError(
