@@ -14,6 +14,7 @@ from models import REFERENCE_MODELS, get_model, model_names
 from models.base import ReferenceModel
 from models.digits import DigitsModel
 from models.fee import (
+    FEATURE_LIMIT_PCT,
     FEE_THRESHOLDS,
     FEE_TIERS_BPS,
     N_FEATURES,
@@ -83,12 +84,16 @@ def test_fee_encode_is_exact_at_any_scale(fee: FeeModel, scale: int) -> None:
 
 
 def test_fee_sets_are_exact_and_bounded(fee: FeeModel) -> None:
+    """Exact at the input scale, inside the input domain; the calibration spans the whole
+    domain (its two corners), the held-out windows are ordinary markets."""
     scale = fee.circuit.input_scale
     for x in (fee.calibration_set(), fee.heldout_set()):
         assert x.dtype == np.float32 and x.shape[1:] == fee.input_shape
         fixed = x.astype(np.float64) * 2**scale
         assert np.array_equal(fixed, np.round(fixed))
-        assert np.abs(x).max() < 40
+        assert np.abs(x).max() <= FEATURE_LIMIT_PCT
+    assert fee.calibration_set().min() == -FEATURE_LIMIT_PCT and fee.calibration_set().max() == FEATURE_LIMIT_PCT
+    assert np.abs(fee.heldout_set()).max() < 40
     assert len(fee.calibration_set()) == 64
     assert len(fee.heldout_set()) >= 350
 
