@@ -12,10 +12,11 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 from prover import ezkl_api
-from prover.artifacts import SrsRecord, atomic_path, sha256_file, write_bytes_atomic
+from prover.artifacts import SrsRecord, atomic_path, sha256_file
 from prover.errors import SrsError
 from prover.pipeline import kzg_setup
 
@@ -101,29 +102,33 @@ def supplied_srs(path: Path, logrows: int) -> SrsRecord:
     return SrsRecord(path=str(path), sha256=digest, logrows=k, kind="supplied", known_public=expected is not None)
 
 
-def dev_srs(logrows: int) -> SrsRecord:
-    """The cached dev SRS for `logrows`, generated under a lock the first time."""
+def _cached(name: str, make: Callable[[Path], object]) -> Path:
+    """`name` in the SRS cache, made by `make(path)` under the cache lock the first time
+    (two builds needing one SRS make it once), written atomically."""
     directory = cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"dev-kzg{logrows}.srs"
+    target = directory / name
     with open(directory / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not target.exists():
             with atomic_path(target) as tmp:
-                tmp.unlink()
-                ezkl_api.gen_srs(tmp, logrows, log=None)
+                make(tmp)
+    return target
+
+
+def _generate_dev(logrows: int, tmp: Path) -> None:
+    tmp.unlink()  # ezkl's gen_srs refuses an existing file
+    ezkl_api.gen_srs(tmp, logrows, log=None)
+
+
+def dev_srs(logrows: int) -> SrsRecord:
+    """The cached dev SRS for `logrows`, generated the first time."""
+    target = _cached(f"dev-kzg{logrows}.srs", lambda tmp: _generate_dev(logrows, tmp))
     return SrsRecord(path=str(target), sha256=sha256_file(target), logrows=logrows, kind="dev")
 
 
 def reference_srs(logrows: int) -> Path:
     """The reference SRS for `logrows` (kzg_setup.py: public secret, same bytes everywhere),
-    generated under the cache lock the first time. For published vk hashes only: anyone
-    can forge proofs against keys made with it."""
-    directory = cache_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"reference-kzg{logrows}.srs"
-    with open(directory / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not target.exists():
-            write_bytes_atomic(target, kzg_setup.srs_bytes(logrows))
-    return target
+    made the first time. For published vk hashes only: anyone can forge proofs against keys
+    made with it."""
+    return _cached(f"reference-kzg{logrows}.srs", lambda tmp: tmp.write_bytes(kzg_setup.srs_bytes(logrows)))
