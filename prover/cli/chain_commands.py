@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from prover.cli.base import JsonOpt, KeyOpt, RpcOpt, WorkdirOpt, app, emit_json, handles_errors
-from prover.cli.render import RichReporter, demo_table, err, show_table, warn
+from prover.cli.render import RichReporter, demo_table, err, show_table, stdout, warn
 from prover.errors import ChainError, ProverError
 from prover.proving.circuit import open_circuit
 
@@ -223,7 +223,7 @@ def consumers_command(json_out: JsonOpt = False) -> None:
         emit_json(rows)
         return
     for row in rows:
-        err.print(f"[bold]{row['name']:<8}[/] {row['contract']}: {row['description']}")
+        stdout.print(f"[bold]{row['name']:<8}[/] {row['contract']}: {row['description']}", soft_wrap=True)
 
 
 @app.command("node")
@@ -260,6 +260,6 @@ def demo_command(
     if json_out:
         emit_json(report.document)
         return
-    err.print(demo_table(report.title, report.columns, report.rows))
+    stdout.print(demo_table(report.title, report.columns, report.rows))
     for fact in report.facts:
-        err.print(fact)
+        stdout.print(fact)

@@ -30,7 +30,7 @@ from prover.cli.base import (
     handles_errors,
     overrides_from,
 )
-from prover.cli.render import RichReporter, err, models_table, print_fidelity, print_tuning, print_wide, show_table
+from prover.cli.render import RichReporter, models_table, print_fidelity, print_tuning, print_wide, show_table, stdout
 from prover.config import Visibility
 from prover.datasets import Dataset, load_dataset, sample, sample_count
 from prover.errors import ProverError, UnknownModelError
@@ -203,9 +203,9 @@ def build_command(
     if json_out:
         emit_json(circuit.summary() | ({"published": str(published)} if published else {}))
     else:
-        err.print(f"built [bold]{circuit.name}[/] in {circuit.paths.root}")
+        stdout.print(f"built [bold]{circuit.name}[/] in {circuit.paths.root}")
         if published is not None:
-            err.print(f"published {published} (vk with the reference SRS: the same on every machine)")
+            stdout.print(f"published {published} (vk with the reference SRS: the same on every machine)")
         print_fidelity(circuit.manifest)
 
 
@@ -330,7 +330,7 @@ def example_command(
         raise ProverError(f"--index must be in [0, {count - 1}]")
     out = out or workdir / f"{name}-input.json"
     write_input(out, sample(samples, index))
-    err.print(f"wrote {where} sample {index} of {name} to {out}")
+    stdout.print(f"wrote {where} sample {index} of {name} to {out}")
 
 
 def _circuit_samples(name: str, workdir: Path) -> tuple[Dataset, str]:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from prover.cli.base import JsonOpt, WorkdirOpt, app, emit_json, handles_errors
-from prover.cli.render import RichReporter, bench_table, err, print_wide, results_table
+from prover.cli.render import RichReporter, bench_table, print_wide, results_table, stdout
 from prover.measure.variants import DEFAULT_VARIANTS
 
 
@@ -50,7 +50,7 @@ def compare_command(
         return
     print_wide(results_table(rows, runs))
     if out is not None:
-        err.print(f"wrote {len(rows)} rows to {out}")
+        stdout.print(f"wrote {len(rows)} rows to {out}")
 
 
 @app.command("bench")
@@ -68,7 +68,7 @@ def bench_command(
     if json_out:
         emit_json(result)
         return
-    err.print(bench_table(result))
+    stdout.print(bench_table(result))
     for key, entry in result["targets"].items():
         mark = "[green]met[/]" if entry["met"] else "[red]not met[/]"
-        err.print(f"target {key}: {entry['measured']} vs {entry['target']} {mark}")
+        stdout.print(f"target {key}: {entry['measured']} vs {entry['target']} {mark}")

@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from prover.cli.base import JsonOpt, KeyOpt, RpcOpt, WorkdirOpt, app, emit_json, handles_errors
-from prover.cli.render import RichReporter, err, show_table, warn
+from prover.cli.render import RichReporter, err, show_table, stdout, warn
 from prover.errors import ProverError
 from prover.pipeline.srs import DEV_SRS_WARNING
 from prover.proving.batch import BatchResult, list_inputs, prove_batch
@@ -119,7 +119,7 @@ def verify_command(
                 }
             )
         elif valid:
-            err.print(
+            stdout.print(
                 f"[green]valid[/] on chain {chain.chain_id}: verifier {address}, verifyProof gas {onchain_result.gas:,}"
             )
     else:
@@ -130,10 +130,10 @@ def verify_command(
                 {"valid": valid, "verify_seconds": round(result.seconds, 4), "proof": str(proof), "reason": reason}
             )
         elif result.valid:
-            err.print(f"[green]valid[/] proof for {name} ({result.seconds * 1000:.0f} ms)")
+            stdout.print(f"[green]valid[/] proof for {name} ({result.seconds * 1000:.0f} ms)")
     if not valid:
         if not json_out:
-            err.print(f"[red]invalid[/] proof for {name}: it does not verify" + (f" ({reason})" if reason else ""))
+            stdout.print(f"[red]invalid[/] proof for {name}: it does not verify" + (f" ({reason})" if reason else ""))
         raise typer.Exit(1)
 
 

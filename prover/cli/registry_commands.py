@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from prover.cli.base import JsonOpt, KeyOpt, RpcOpt, WorkdirOpt, app, emit_json, handles_errors
-from prover.cli.render import audit_table, err, show_table
+from prover.cli.render import audit_table, show_table, stdout
 from prover.errors import AuditMismatch, ProverError
 from prover.proving.circuit import Circuit, open_circuit
 
@@ -123,9 +123,9 @@ def audit_command(
     if json_out:
         emit_json(rebuilt.describe() if rebuilt else report.describe())
     else:
-        err.print(audit_table(name, report))
+        stdout.print(audit_table(name, report))
         for line in rebuilt.notes() if rebuilt else []:
-            err.print(line)
+            stdout.print(line)
     if report.mismatched:
         what = f"{name} rebuilt from its ONNX and data" if rebuilt else name
         hint = None
@@ -311,4 +311,4 @@ def _done(document: dict[str, Any], message: str, json_out: bool) -> None:
     if json_out:
         emit_json(document)
     else:
-        err.print(message + f" ({document['gas_used']:,} gas)")
+        stdout.print(message + f" ({document['gas_used']:,} gas)")

@@ -3,6 +3,10 @@
 The only place below the command modules that imports rich (import-linter checks it):
 the library reports through `prover.progress.Reporter`, and `RichReporter` turns that into
 spinners for stages and a progress bar for items, on stderr.
+
+Results (tables, verdicts, what a command found or made) go to `stdout`, so
+`prover models | grep fee` and `prover inspect fee > notes.txt` work as with forge and
+cast; progress, warnings and errors go to `err`, on stderr. Piped, rich drops colour.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from prover.registry.versions import AuditReport
 
 err = Console(stderr=True, highlight=False)
+stdout = Console(highlight=False)
 _VISIBILITY = {"public": "pub", "private": "priv", "fixed": "fixed", "hashed": "hash"}
 
 
@@ -155,14 +160,14 @@ def show_table(title: str, rows: list[tuple[str, str]]) -> None:
     table.add_column()
     for key, value in rows:
         table.add_row(key, value)
-    err.print(table)
+    stdout.print(table)
 
 
 def print_wide(table: Table) -> None:
     """Full width even where the console is narrower (a pipe, CI, a note): squeezed
     columns would show "4…" instead of numbers; a terminal wraps long lines instead."""
-    needed = Measurement.get(err, err.options.update(max_width=1000), table).maximum
-    Console(stderr=True, highlight=False, width=max(err.width, needed)).print(table)
+    needed = Measurement.get(stdout, stdout.options.update(max_width=1000), table).maximum
+    Console(highlight=False, width=max(stdout.width, needed)).print(table)
 
 
 def _input_text(row: dict[str, Any]) -> str:
@@ -197,7 +202,7 @@ def print_fidelity(manifest: Manifest) -> None:
     if report is None:
         return
     verdict = {True: " [green]within bounds[/]", False: " [red]outside bounds[/]", None: ""}[report.within_bounds]
-    err.print(
+    stdout.print(
         f"fidelity on {report.samples} {report.dataset} samples: max |err| {report.max_abs_error:.4g}, "
         f"mean |err| {report.mean_abs_error:.4g}{verdict}"
     )
@@ -209,11 +214,11 @@ def print_fidelity(manifest: Manifest) -> None:
             bound = f" (bound {output.bound:.3g}"
         else:
             bound = " (no bound"
-        err.print(
+        stdout.print(
             f"  {output.name}: max |err| {output.max_abs_error or 0:.4g}{bound}, max |value| {output.magnitude:.4g})"
         )
     if report.agreement is not None:
-        err.print(
+        stdout.print(
             f"  {report.decision} agreement {report.agreement:.1%} where the float margin is clear"
             + (f"; {report.disagreements} decisions differ, near-ties counted" if report.disagreements else "")
         )
@@ -273,23 +278,23 @@ def print_tuning(report: TuningReport, every: bool) -> None:
     phases: dict[str, int] = {}
     for trial in report.trials:
         phases[trial.phase] = phases.get(trial.phase, 0) + 1
-    err.print(
+    stdout.print(
         f"tried {', '.join(f'{count} {phase}' for phase, count in phases.items())} candidates in "
         f"{report.seconds:.1f} s (work {report.work_s:.0f} of {report.budget_s:.0f} s budgeted; "
         f"objective {report.objective}, coverage {report.coverage})"
     )
     bounds = [f"{o.name} <= {o.bound:.3g}" for o in report.outputs if o.bound is not None]
     if report.outputs and report.outputs[0].relative is not None:
-        err.print(f"bounds: max |err| <= {report.outputs[0].relative:.3g} of each sample's |value| per output")
+        stdout.print(f"bounds: max |err| <= {report.outputs[0].relative:.3g} of each sample's |value| per output")
     elif bounds:
-        err.print("bounds: max |err| " + ", ".join(bounds))
+        stdout.print("bounds: max |err| " + ", ".join(bounds))
     if report.decision:
-        err.print(f"bounds: {report.decision} agreement >= {report.min_agreement or 0:.0%} (near-ties aside)")
+        stdout.print(f"bounds: {report.decision} agreement >= {report.min_agreement or 0:.0%} (near-ties aside)")
     print_wide(trials_table(report, every))
     if report.chosen is not None:
-        err.print(f"chosen ({report.winner}): {report.chosen.short()}")
+        stdout.print(f"chosen ({report.winner}): {report.chosen.short()}")
     if report.failure:
-        err.print(f"[red]failed:[/] {report.failure}")
+        stdout.print(f"[red]failed:[/] {report.failure}")
 
 
 def trials_table(report: TuningReport, every: bool) -> Table:
