@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.metadata
 import json
 import signal
 import sys
@@ -17,18 +18,23 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, Literal, Optional, TypeVar
 
 import typer
 
 from prover.cli.render import err
 from prover.errors import ProverError
 
+# Plain click help, as forge and cast print it: typer's rich help labels every flag `<bool>`
+# (so `--json true` looks valid, and is not) while plain help shows flags bare and choices
+# as `<a|b|c>`. rich still draws every result and every progress line.
 app = typer.Typer(
     help="Prove small models' inference with ezkl; verify the proofs off-chain and on-chain.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,9 +50,10 @@ KeyOpt = Annotated[
     ),
 ]
 SettingsOpt = Annotated[
-    Optional[str],
+    Optional[Literal["tuned", "manual", "ezkl-default"]],
     typer.Option(
-        "--settings", help="tuned (default: search for the cheapest circuit) | manual | ezkl-default (baseline)"
+        "--settings",
+        help="tuned (default: search for the cheapest circuit), manual, or ezkl-default (the baseline).",
     ),
 ]
 MaxErrorOpt = Annotated[
@@ -58,10 +65,16 @@ MaxRelErrorOpt = Annotated[
 ]
 DecisionOpt = Annotated[
     Optional[str],
-    typer.Option(help="Outputs are a classification: argmax | threshold:T (judged on agreement, near-ties aside)."),
+    typer.Option(
+        metavar="<argmax|threshold:T>",
+        help="Outputs are a classification: judged on agreement, near-ties aside.",
+    ),
 ]
 MinAgreementOpt = Annotated[Optional[float], typer.Option(help="Tuner bound: share of equal decisions (default 1.0).")]
-ObjectiveOpt = Annotated[Optional[str], typer.Option(help="Tuner objective: prove | gas | balanced (default).")]
+ObjectiveOpt = Annotated[
+    Optional[Literal["prove", "gas", "balanced"]],
+    typer.Option(help="Tuner objective: proving cost, verification gas, or balanced (default)."),
+]
 TuneBudgetOpt = Annotated[
     Optional[float],
     typer.Option(
@@ -71,9 +84,26 @@ TuneBudgetOpt = Annotated[
 ]
 MaxLogrowsOpt = Annotated[Optional[int], typer.Option(help="No circuit above 2^N rows (default 24).")]
 CoverageOpt = Annotated[
-    Optional[str],
-    typer.Option(help="Size lookups for: calibration (default, like ezkl) | input-box (every accepted input proves)."),
+    Optional[Literal["calibration", "input-box"]],
+    typer.Option(help="Size lookups for the calibration data (default, like ezkl) or the whole input box."),
 ]
+
+
+def _print_version(asked: bool) -> None:
+    """From the installed distribution's metadata: importing `prover` itself would load the library."""
+    if asked:
+        sys.stdout.write(f"prover {importlib.metadata.version('zkml-prover')}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Prove small models' inference with ezkl; verify the proofs off-chain and on-chain."""
 
 
 #: what a service manager, a closed terminal or `kill` sends to stop a command (Ctrl-C is KeyboardInterrupt)

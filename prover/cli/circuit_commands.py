@@ -7,7 +7,7 @@ that build, so `prover inspect` or `prover --help` answer at once.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
@@ -31,13 +31,13 @@ from prover.cli.base import (
     overrides_from,
 )
 from prover.cli.render import RichReporter, models_table, print_fidelity, print_tuning, print_wide, show_table, stdout
-from prover.config import Visibility
 from prover.datasets import Dataset, load_dataset, sample, sample_count
 from prover.errors import ProverError, UnknownModelError
 from prover.proving.circuit import manifest_summary
 from prover.proving.prove import write_input
 
-VisOpt = Optional[Visibility]
+InputVisOpt = Optional[Literal["public", "private", "hashed"]]
+ParamVisOpt = Optional[Literal["fixed", "hashed", "private"]]
 
 
 @app.command("models")
@@ -112,9 +112,15 @@ def build_command(
     data: Annotated[Optional[Path], typer.Option(help="Calibration data for --onnx (ezkl input JSON).")] = None,
     holdout: Annotated[Optional[Path], typer.Option(help="Held-out data for the fidelity report (--onnx).")] = None,
     srs: Annotated[Optional[Path], typer.Option(help="Public SRS file; default: a cached, insecure dev SRS.")] = None,
-    input_visibility: Annotated[VisOpt, typer.Option(help="public | private | hashed")] = None,
-    output_visibility: Annotated[VisOpt, typer.Option(help="public | private | hashed")] = None,
-    param_visibility: Annotated[VisOpt, typer.Option(help="fixed | hashed | private (off-chain only)")] = None,
+    input_visibility: Annotated[
+        InputVisOpt, typer.Option(help="Inputs on chain: public (default), private, or hashed (one Poseidon hash).")
+    ] = None,
+    output_visibility: Annotated[
+        InputVisOpt, typer.Option(help="Outputs: public (default), private, or hashed.")
+    ] = None,
+    param_visibility: Annotated[
+        ParamVisOpt, typer.Option(help="Weights: fixed (default), hashed, or private (off-chain only).")
+    ] = None,
     settings: SettingsOpt = None,
     max_error: MaxErrorOpt = None,
     max_rel_error: MaxRelErrorOpt = None,
