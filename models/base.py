@@ -58,6 +58,11 @@ class ReferenceModel(ABC):
     def decisions(self, outputs: np.ndarray) -> np.ndarray:
         """Map model outputs, shape (n, *output_shape), to one integer decision per row."""
 
+    def explain(self, outputs: np.ndarray) -> list[tuple[str, str]]:
+        """What one inference's outputs (flat, rescaled) decide, as (label, value with its
+        unit) lines, for `prover prove`; a model says more than its decision's number."""
+        return [(self.decision_name, str(int(self.decisions(np.asarray(outputs).reshape(1, -1))[0])))]
+
     @abstractmethod
     def encode(self, raw: Any, input_scale: int) -> np.ndarray:
         """Turn raw features into one input tensor, shape (1, *input_shape).

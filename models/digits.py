@@ -163,6 +163,12 @@ class DigitsModel(ReferenceModel):
         outputs = np.asarray(outputs)
         return np.argmax(outputs.reshape(len(outputs), -1), axis=1).astype(np.int64)
 
+    def explain(self, outputs: np.ndarray) -> list[tuple[str, str]]:
+        scores = np.ravel(np.asarray(outputs, dtype=np.float64))
+        first, second = np.argsort(scores)[::-1][:2]
+        margin = scores[first] - scores[second]
+        return [("digit", f"{first} (score {scores[first]:.3g}, ahead of {second} by {margin:.3g}; unitless logits)")]
+
     def encode(self, raw: Any, input_scale: int) -> np.ndarray:
         """One image of integer pixels 0..16 -> (1, 1, 8, 8) float32 on the scale's grid."""
         return _quantize_pixels(_as_pixels(raw), input_scale).reshape(1, 1, SIDE, SIDE)

@@ -269,6 +269,26 @@ class FeeModel(ReferenceModel):
         outputs = np.asarray(outputs)
         return fee_bucket(outputs.reshape(len(outputs), -1)[:, 0])
 
+    def explain(self, outputs: np.ndarray) -> list[tuple[str, str]]:
+        volatility = float(np.ravel(outputs)[0])
+        bucket = int(fee_bucket(np.asarray([volatility]))[0])
+        edges = [f"{t:g}" for t in FEE_THRESHOLDS]
+        band = (
+            f"below {edges[0]} %"
+            if bucket == 0
+            else f"{edges[bucket - 1]} % and up"
+            if bucket == len(edges)
+            else f"{edges[bucket - 1]} to {edges[bucket]} %"
+        )
+        tier = FEE_TIERS_BPS[bucket]
+        return [
+            ("forecast volatility", f"{volatility:.3f} % per price step (mean over the next {HORIZON} steps)"),
+            (
+                "fee tier",
+                f"{tier} bps = {tier / 100:g} % of each swap (tier {bucket + 1} of {len(FEE_TIERS_BPS)}: {band})",
+            ),
+        ]
+
     def encode(self, raw: Any, input_scale: int) -> np.ndarray:
         """WINDOW integer prices (oldest first) -> (1, N_FEATURES) exact float32 features."""
         fixed = np.asarray(fixed_point_features(list(raw), input_scale), dtype=np.int64)

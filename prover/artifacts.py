@@ -335,6 +335,7 @@ class Manifest(BaseModel):
     schema_version: int = MANIFEST_SCHEMA
     name: str
     source: Literal["reference", "onnx"]
+    model: str | None = Field(default=None, description="reference circuits: the model built (variants share it)")
     ezkl_version: str
     config: CircuitConfig
     batch: int = Field(default=1, description="inferences per proof: the graph's batch dimension")

@@ -14,9 +14,20 @@ from typing import Annotated, Optional
 
 import typer
 
-from prover.cli.base import JsonOpt, KeyOpt, RpcOpt, WorkdirOpt, app, emit_json, handles_errors
+from prover.cli.base import (
+    AccountOpt,
+    JsonOpt,
+    KeyOpt,
+    PasswordFileOpt,
+    RpcOpt,
+    WorkdirOpt,
+    app,
+    emit_json,
+    handles_errors,
+    signer,
+)
 from prover.cli.render import RichReporter, err, show_table, stdout, warn
-from prover.errors import ProverError
+from prover.errors import ChainError, ProverError
 from prover.pipeline.srs import DEV_SRS_WARNING
 from prover.proving.batch import BatchResult, list_inputs, prove_batch
 from prover.proving.circuit import Circuit, open_circuit
@@ -42,16 +53,20 @@ def prove_command(
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
-    """Prove one inference; prints the rescaled outputs and the proof's path, size and time."""
+    """Prove one inference; prints the outputs, what they decide (with units), and the proof's path, size, time."""
+    from prover.pipeline.readout import readouts
+
     circuit = open_circuit(name, workdir)
     warn_dev_srs(circuit)
     with err.status("proving", spinner="dots"):
         result = circuit.prove(input_file, out)
     names = output_names(circuit)
+    decided = readouts(circuit.manifest, result.outputs)
     document = {
         "proof": str(result.proof_path),
         "outputs": result.outputs,
         "output_names": names,
+        "decisions": [[{"label": label, "value": value} for label, value in lines] for lines in decided],
         "proof_bytes": result.proof_bytes,
         "file_bytes": result.file_bytes,
         "prove_seconds": round(result.prove_seconds, 4),
@@ -63,6 +78,11 @@ def prove_command(
         f"proof for {name}",
         [
             *((label, shown_values(tensor)) for label, tensor in zip(names, result.outputs, strict=False)),
+            *(
+                (f"{label} (inference {index + 1})" if len(decided) > 1 else label, value)
+                for index, lines in enumerate(decided)
+                for label, value in lines
+            ),
             ("proof", str(result.proof_path)),
             ("size", f"{result.proof_bytes:,} bytes of proof ({result.file_bytes:,} bytes of JSON)"),
             ("proving time", f"{result.prove_seconds:.3f} s"),
@@ -86,26 +106,41 @@ def shown_values(values: list[float], limit: int = 16) -> str:
 @handles_errors
 def verify_command(
     name: Annotated[str, typer.Argument(help="Circuit name.")],
-    proof: Annotated[Path, typer.Option(help="Proof JSON written by `prover prove`.")],
+    proof: Annotated[
+        Optional[Path],
+        typer.Option(help="Proof JSON (default: circuits/NAME/proof.json, where `prover prove` writes)."),
+    ] = None,
     onchain: Annotated[bool, typer.Option("--onchain", help="Call the deployed Solidity verifier instead.")] = False,
     reusable: Annotated[
         bool, typer.Option(help="With --onchain: ezkl's reusable verifier + this model's VKA.")
     ] = False,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
     """Exit 0 if the proof verifies, 1 if a well-formed proof does not, 2 if it is not a proof for NAME."""
     circuit = open_circuit(name, workdir)
     warn_dev_srs(circuit)
+    proof = proof if proof is not None else circuit.paths.default_proof
     if onchain:
         from prover.evm.client import connect
-        from prover.evm.verifier import ensure_verifier, verify_onchain
+        from prover.evm.verifier import deployed_verifier, ensure_verifier, verify_onchain
 
         parsed = circuit.read_proof(proof)
-        with connect(rpc_url, private_key, log_dir=circuit.paths.root) as chain:
-            address = ensure_verifier(chain, circuit, reusable).address
+        with connect(rpc_url, signer(private_key, account, password_file), log_dir=circuit.paths.root) as chain:
+            if chain.account is None:  # read-only: the verifier this workdir deployed there, or a clear refusal
+                found = deployed_verifier(chain, circuit, reusable)
+                if found is None:
+                    raise ChainError(
+                        f"no verifier of {name} recorded on chain {chain.chain_id} by this workdir",
+                        hint=f"deploy one: `prover deploy {name} --rpc-url URL --account NAME` (or --private-key)",
+                    )
+                address = found.address
+            else:
+                address = ensure_verifier(chain, circuit, reusable).address
             onchain_result = verify_onchain(chain, circuit, parsed, address=address, reusable=reusable)
         valid, reason = onchain_result.valid, None
         if json_out:

@@ -144,6 +144,7 @@ def build_reference(
     with build_lock(paths, on_wait=reporter.warn if reporter else None):  # else a logged warning
         stages = _Stages(paths, _fresh_manifest(paths, "reference", config), reporter or SilentReporter())
         stages.manifest.batch = batch
+        stages.manifest.model = name
         source_hash = sha256_file(Path(inspect.getfile(type(model))))
         fingerprint = {
             "model_source": source_hash,
