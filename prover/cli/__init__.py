@@ -12,7 +12,16 @@ from prover.cli import (  # noqa: I001 - the order of registration is the order 
     chain_commands,
     registry_commands,
     measure_commands,
+    account_commands,
 )
 from prover.cli.base import app
 
-__all__ = ["app", "chain_commands", "circuit_commands", "measure_commands", "prove_commands", "registry_commands"]
+__all__ = [
+    "account_commands",
+    "app",
+    "chain_commands",
+    "circuit_commands",
+    "measure_commands",
+    "prove_commands",
+    "registry_commands",
+]

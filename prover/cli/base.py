@@ -49,6 +49,20 @@ KeyOpt = Annotated[
         "--private-key", envvar="PROVER_PRIVATE_KEY", help="Signing key (env PROVER_PRIVATE_KEY).", show_default=False
     ),
 ]
+AccountOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--account",
+        envvar="PROVER_ACCOUNT",
+        help="Sign with this encrypted keystore (`prover account list`; cast's ~/.foundry/keystores).",
+    ),
+]
+PasswordFileOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--password-file", envvar="PROVER_PASSWORD_FILE", help="The --account keystore's password (else a prompt)."
+    ),
+]
 SettingsOpt = Annotated[
     Optional[Literal["tuned", "manual", "ezkl-default"]],
     typer.Option(
@@ -153,6 +167,14 @@ def handles_errors(command: F) -> F:
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def signer(private_key: str | None, account: str | None, password_file: Path | None) -> Any:
+    """The key a chain command signs with (`prover.evm.keystore.signing_key`), imported when
+    a command runs so `prover --help` does not load eth-account."""
+    from prover.evm.keystore import signing_key  # noqa: PLC0415 - see the docstring
+
+    return signing_key(private_key, account, password_file)
 
 
 def overrides_from(**flags: object) -> dict[str, object]:

@@ -14,7 +14,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from prover.cli.base import JsonOpt, KeyOpt, RpcOpt, WorkdirOpt, app, emit_json, handles_errors
+from prover.cli.base import (
+    AccountOpt,
+    JsonOpt,
+    KeyOpt,
+    PasswordFileOpt,
+    RpcOpt,
+    WorkdirOpt,
+    app,
+    emit_json,
+    handles_errors,
+    signer,
+)
 from prover.cli.render import RichReporter, demo_table, err, show_table, stdout, warn
 from prover.errors import ChainError, ProverError
 from prover.proving.circuit import open_circuit
@@ -108,6 +119,8 @@ def deploy_command(
     ] = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
@@ -130,7 +143,7 @@ def deploy_command(
     if (registry is not None or model is not None) and (reusable or driven is None):
         raise ProverError("--registry and --model pin a consumer contract", hint="pass --consumer NAME")
     _warn_embedded(rpc_url)
-    with connect(rpc_url, private_key, log_dir=circuit.paths.root) as chain:
+    with connect(rpc_url, signer(private_key, account, password_file), log_dir=circuit.paths.root) as chain:
         if driven is None or reusable:  # consumers call IHalo2Verifier's two-argument verifyProof
             pin, verifier = None, ensure_verifier(chain, circuit, reusable)
         elif mock_verifier:
@@ -178,6 +191,8 @@ def submit_command(
     ] = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
@@ -198,7 +213,7 @@ def submit_command(
             "--rpc-url URL; or run `prover demo`",
         )
     circuit = open_circuit(name, workdir)
-    with connect(rpc_url, private_key, log_dir=circuit.paths.root) as chain:
+    with connect(rpc_url, signer(private_key, account, password_file), log_dir=circuit.paths.root) as chain:
         contract = consumer_contract(chain, driven, circuit, address)
         with err.status(f"proving over what {driven.contract} expects and submitting", spinner="dots"):
             done = submit(chain, driven, circuit, contract, circuit.paths.root / "submit.proof.json", input_file)

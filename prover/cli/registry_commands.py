@@ -17,7 +17,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from prover.cli.base import JsonOpt, KeyOpt, RpcOpt, WorkdirOpt, app, emit_json, handles_errors
+from prover.cli.base import (
+    AccountOpt,
+    JsonOpt,
+    KeyOpt,
+    PasswordFileOpt,
+    RpcOpt,
+    WorkdirOpt,
+    app,
+    emit_json,
+    handles_errors,
+    signer,
+)
 from prover.cli.render import audit_table, show_table, stdout
 from prover.errors import AuditMismatch, ProverError
 from prover.proving.circuit import Circuit, open_circuit
@@ -44,6 +55,8 @@ def register_command(
     registry: RegistryOpt = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
@@ -53,7 +66,7 @@ def register_command(
     from prover.registry.versions import register
 
     circuit = open_circuit(name, workdir)
-    with connect(rpc_url, private_key, log_dir=circuit.paths.root) as chain:
+    with connect(rpc_url, signer(private_key, account, password_file), log_dir=circuit.paths.root) as chain:
         contract = open_registry(chain, workdir, registry, deploy_if_missing=True)
         result = register(chain, contract, circuit, parent=parent)
     document = {"chain_id": chain.chain_id, **result.__dict__}
@@ -92,6 +105,8 @@ def audit_command(
     ] = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
@@ -106,7 +121,9 @@ def audit_command(
     if srs is not None and not rebuild:
         raise ProverError("--srs is for --rebuild", hint=f"prover audit {name} --rebuild --srs FILE")
     rebuilt = None
-    with _model(name, workdir, registry, model, rpc_url, private_key, version) as target:
+    with _model(
+        name, workdir, registry, model, rpc_url, signer(private_key, account, password_file), version
+    ) as target:
         model_id, chosen = target.model_id, target.version
         if rebuild:
             from prover.cli.render import RichReporter
@@ -144,13 +161,17 @@ def revoke_command(
     registry: RegistryOpt = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
     """Revoke a version: consumers with the registry check refuse its proofs from now on."""
     from prover.registry import access
 
-    with _model(name, workdir, registry, model, rpc_url, private_key, version) as target:
+    with _model(
+        name, workdir, registry, model, rpc_url, signer(private_key, account, password_file), version
+    ) as target:
         model_id, chosen = target.model_id, target.version
         gas = access.revoke(target.chain, target.registry, model_id, chosen)
     _done(
@@ -170,6 +191,8 @@ def allow_command(
     registry: RegistryOpt = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
@@ -179,7 +202,7 @@ def allow_command(
     if everyone == bool(accounts):
         raise ProverError("give addresses or --everyone (not both)", hint="prover allow fee 0xabc... 0xdef...")
     checked = access.checked_addresses(accounts or [])
-    with _model(name, workdir, registry, model, rpc_url, private_key) as target:
+    with _model(name, workdir, registry, model, rpc_url, signer(private_key, account, password_file)) as target:
         chain, contract, model_id = target.chain, target.registry, target.model_id
         if everyone:
             gas = access.open_to_everyone(chain, contract, model_id)
@@ -202,6 +225,8 @@ def disallow_command(
     registry: RegistryOpt = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
@@ -209,7 +234,7 @@ def disallow_command(
     from prover.registry import access
 
     checked = access.checked_addresses(accounts)
-    with _model(name, workdir, registry, model, rpc_url, private_key) as target:
+    with _model(name, workdir, registry, model, rpc_url, signer(private_key, account, password_file)) as target:
         gas = access.disallow(target.chain, target.registry, target.model_id, checked)
         model_id = target.model_id
     _done(
@@ -228,6 +253,8 @@ def transfer_command(
     registry: RegistryOpt = None,
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
@@ -235,7 +262,7 @@ def transfer_command(
     from prover.registry import access
 
     (checked,) = access.checked_addresses([new_owner])
-    with _model(name, workdir, registry, model, rpc_url, private_key) as target:
+    with _model(name, workdir, registry, model, rpc_url, signer(private_key, account, password_file)) as target:
         contract, model_id = target.registry, target.model_id
         gas = access.transfer(target.chain, contract, model_id, checked)
     _done(
@@ -254,6 +281,8 @@ def accept_command(
     model: Annotated[int, typer.Option("--model", help="The model id offered to you.")],
     rpc_url: RpcOpt = None,
     private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
@@ -263,7 +292,7 @@ def accept_command(
     from prover.registry.contract import open_registry
 
     circuit = open_circuit(name, workdir)
-    with connect(rpc_url, private_key, log_dir=circuit.paths.root) as chain:
+    with connect(rpc_url, signer(private_key, account, password_file), log_dir=circuit.paths.root) as chain:
         contract = open_registry(chain, workdir, registry)
         gas = access.accept(chain, contract, workdir, name, model)
     _done(
@@ -291,7 +320,7 @@ def _model(
     registry: str | None,
     model_id: int | None,
     rpc_url: str | None,
-    private_key: str | None,
+    key: Any,
     version: int | None = None,
 ) -> Iterator[_Target]:
     """Connected, with the registry open and NAME's model id (or the one given) and version
@@ -300,7 +329,7 @@ def _model(
     from prover.registry.contract import find_model, open_registry, registry_of
 
     circuit = open_circuit(name, workdir)
-    with connect(rpc_url, private_key, log_dir=circuit.paths.root) as chain:
+    with connect(rpc_url, key, log_dir=circuit.paths.root) as chain:
         # the registry NAME was registered in here, before the workdir's default registry
         contract = open_registry(chain, workdir, registry or registry_of(chain, workdir, name))
         found = find_model(chain, contract, workdir, name, model_id=model_id, version=version)

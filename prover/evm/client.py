@@ -33,27 +33,59 @@ restore_recursion_limit()  # eth_account, imported above, pulls in py_ecc, which
 
 GAS_MARGIN = 1.2
 T = TypeVar("T")
+#: the caller of reads in a session without a key (eth_call needs some `from`)
+READ_ONLY_CALLER = "0x0000000000000000000000000000000000000000"
+SIGNER_HINT = (
+    "pass --private-key KEY or --account NAME (a keystore from `prover account import`), or set PROVER_PRIVATE_KEY"
+)
 
 
 @dataclass(frozen=True)
 class Chain:
-    """A connected node and the local account that signs for us."""
+    """A connected node and the local account that signs for us, if any: a session without
+    one reads (verify on chain, audit, status) and fails by name at its first transaction."""
 
     w3: Web3
-    account: LocalAccount
+    account: LocalAccount | None
     chain_id: int
     node: AnvilNode | None = field(default=None, repr=False)
 
     @property
+    def signer(self) -> LocalAccount:
+        if self.account is None:
+            raise ChainError("this command sends a transaction and has no signing key", hint=SIGNER_HINT)
+        return self.account
+
+    @property
     def address(self) -> str:
-        return str(self.account.address)
+        """The signing account's address (a transaction's sender, a contract's owner)."""
+        return str(self.signer.address)
+
+    @property
+    def caller(self) -> str:
+        """Who reads run as: the signer, else the zero address."""
+        return str(self.account.address) if self.account is not None else READ_ONLY_CALLER
 
 
-def _account(private_key: str) -> LocalAccount:
+def _account(key: str | LocalAccount) -> LocalAccount:
+    if isinstance(key, LocalAccount):
+        return key
     try:
-        return Account.from_key(private_key)
+        return Account.from_key(key)
     except (ValueError, TypeError):  # binascii.Error is a ValueError; never echo the key
         raise ChainError("invalid private key", hint="a key is 32 bytes of hex: 0x + 64 digits") from None
+
+
+def _checked_rpc_url(url: str) -> str:
+    """An http(s) URL with a host: `localhost:8545` parses as scheme "localhost" and no host,
+    which web3 would only report as unreachable."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ChainError(
+            "--rpc-url is not an http(s) URL with a host",  # not echoed: the path may hold an API key
+            hint="write it with its scheme, e.g. --rpc-url http://127.0.0.1:8545 (what `prover node` prints)",
+        )
+    return url
 
 
 def _safe_url(url: str) -> str:
@@ -65,30 +97,29 @@ def _safe_url(url: str) -> str:
 @contextlib.contextmanager
 def connect(
     rpc_url: str | None = None,
-    private_key: str | None = None,
+    private_key: str | LocalAccount | None = None,
     log_dir: Path | None = None,
     node_args: Sequence[str] = (),
 ) -> Iterator[Chain]:
     """Embedded anvil (rpc_url None) or an existing node; the embedded one is stopped on exit.
 
-    On the embedded node the first dev account signs, unless a key is passed, which is then
-    funded there. An external node needs a key: the argument, else `$PROVER_PRIVATE_KEY`.
-    `node_args` are extra anvil flags for the embedded node (measurements lift EIP-170).
+    On the embedded node the first dev account signs, unless a key or account is passed,
+    which is then funded there. On an external node the key is the argument, else
+    `$PROVER_PRIVATE_KEY`; without either the session reads only (`Chain.signer` says so
+    at the first transaction). `node_args` are extra anvil flags for the embedded node
+    (measurements lift EIP-170).
     """
     if rpc_url is None:
         with AnvilNode(log_dir / "anvil.log" if log_dir is not None else None, extra_args=node_args) as node:
-            account = _account(private_key or DEV_PRIVATE_KEY)
-            if account.address != DEV_ADDRESS:
-                fund = [account.address, hex(10**22)]
+            embedded = _account(private_key or DEV_PRIVATE_KEY)
+            if embedded.address != DEV_ADDRESS:
+                fund = [embedded.address, hex(10**22)]
                 node.w3.provider.make_request("anvil_setBalance", fund)  # type: ignore[arg-type]
-            yield Chain(w3=node.w3, account=account, chain_id=node.chain_id, node=node)
+            yield Chain(w3=node.w3, account=embedded, chain_id=node.chain_id, node=node)
         return
-    key = private_key or os.environ.get("PROVER_PRIVATE_KEY")
-    if not key:
-        raise ChainError(
-            f"no signing key for {_safe_url(rpc_url)}", hint="pass --private-key or set PROVER_PRIVATE_KEY"
-        )
-    account = _account(key)
+    _checked_rpc_url(rpc_url)
+    key = private_key or os.environ.get("PROVER_PRIVATE_KEY") or None
+    account = _account(key) if key is not None else None
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
     try:
         chain_id = int(w3.eth.chain_id)
@@ -152,18 +183,19 @@ def contract_at(chain: Chain, address: str, abi: list[dict[str, Any]]) -> Contra
 def send_transaction(chain: Chain, action: str, abi: Sequence[Any], tx: dict[str, Any]) -> TxReceipt:
     """Estimate (where most reverts surface), price, sign locally, send raw, await the receipt."""
     w3 = chain.w3
-    tx = {**tx, "from": chain.account.address, "chainId": chain.chain_id}
+    signer = chain.signer
+    tx = {**tx, "from": signer.address, "chainId": chain.chain_id}
     estimate = _guarded(action, abi, lambda: w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
     latest = w3.eth.get_block("latest")
     tx["gas"] = min(math.ceil(estimate * GAS_MARGIN), int(latest["gasLimit"]))
-    tx["nonce"] = w3.eth.get_transaction_count(chain.account.address, "pending")
+    tx["nonce"] = w3.eth.get_transaction_count(signer.address, "pending")
     base_fee = latest.get("baseFeePerGas")
     if base_fee is None:
         tx["gasPrice"] = w3.eth.gas_price
     else:
         tip = w3.eth.max_priority_fee
         tx.update(maxFeePerGas=2 * int(base_fee) + tip, maxPriorityFeePerGas=tip)
-    raw = chain.account.sign_transaction(tx).raw_transaction
+    raw = signer.sign_transaction(tx).raw_transaction
     receipt = _guarded(
         action, abi, lambda: w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw), timeout=120)
     )
@@ -206,10 +238,10 @@ def call(chain: Chain, contract: Contract, fn_name: str, *args: Any, block: Bloc
     return _guarded(
         fn_name,
         contract.abi,
-        lambda: contract.functions[fn_name](*args).call({"from": chain.account.address}, block_identifier=block),
+        lambda: contract.functions[fn_name](*args).call({"from": chain.caller}, block_identifier=block),
     )
 
 
 def estimate_gas(chain: Chain, contract: Contract, fn_name: str, *args: Any, value: int = 0) -> int:
-    tx: Any = {"from": chain.account.address, "value": value}
+    tx: Any = {"from": chain.caller, "value": value}
     return int(_guarded(fn_name, contract.abi, lambda: contract.functions[fn_name](*args).estimate_gas(tx)))

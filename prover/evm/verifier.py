@@ -196,6 +196,7 @@ def deploy_verifier(chain: Chain, circuit: Circuit, reusable: bool = False) -> V
         circuit.workdir,
         verifier_key(circuit.name, reusable),
         deployed,
+        artifact,
         vk_sha256=circuit.manifest.files["vk"].sha256,
         runtime_bytes=build.runtime_size,
         **({"vka_digest": digest} if digest else {}),
@@ -214,7 +215,7 @@ def deploy_mock_verifier(chain: Chain, circuit: Circuit) -> VerifierDeployment:
         )
     artifact = compile_project_contracts(circuit.workdir / "out", include_tests=True)["MockVerifier"].artifact()
     deployed = deploy(chain, artifact, True)
-    record_contract(chain, circuit.workdir, verifier_key(circuit.name) + ".mock", deployed)
+    record_contract(chain, circuit.workdir, verifier_key(circuit.name) + ".mock", deployed, artifact)
     return VerifierDeployment(
         deployed.address, False, len(bytes.fromhex(artifact["deployedBytecode"][2:])), deployed.gas_used
     )
@@ -265,7 +266,7 @@ def _verify_reusable(chain: Chain, verifier: Any, args: tuple[Any, ...]) -> Onch
     """The reusable verifier's return data is not ABI-decodable as declared; read word 0."""
     tx = {
         "to": verifier.address,
-        "from": chain.account.address,
+        "from": chain.caller,
         "data": verifier.encode_abi("verifyProof", args=list(args)),
     }
     try:
@@ -283,7 +284,7 @@ def estimate_verify_gas(
     """`verifyProof`'s gas for this proof, estimated once (a consumer's figure); None when
     the verifier refuses it (the consumer's own call then says why, by name)."""
     verifier = chain.w3.eth.contract(address=Web3.to_checksum_address(verifier_address), abi=_VERIFY_PROOF_ABI)
-    tx: Any = {"from": chain.account.address}
+    tx: Any = {"from": chain.caller}
     try:
         return int(verifier.functions.verifyProof(proof.raw, proof.instances).estimate_gas(tx, block_identifier=block))
     except (ContractLogicError, Web3Exception, ValueError):
