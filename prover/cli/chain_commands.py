@@ -243,18 +243,78 @@ def consumers_command(json_out: JsonOpt = False) -> None:
 
 @app.command("node")
 @handles_errors
-def node_command(workdir: WorkdirOpt = Path(".")) -> None:
-    """Run the pinned anvil on 127.0.0.1 until Ctrl-C, for multi-command sessions."""
-    from prover.evm.node import DEV_PRIVATE_KEY, AnvilNode
+def node_command(
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1; a busy one is an error.")
+    ] = 8545,
+    chain_id: Annotated[int, typer.Option("--chain-id", min=1, help="The chain id the node reports.")] = 31337,
+    block_time: Annotated[
+        Optional[float],
+        typer.Option("--block-time", help="Mine a block every S seconds (default: one block per transaction)."),
+    ] = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Run the pinned anvil on 127.0.0.1 for multi-command sessions, until Ctrl-C, SIGTERM or SIGHUP.
 
-    with AnvilNode(workdir / "anvil.log") as node:
-        err.print(f"anvil on [bold]{node.rpc_url}[/] (chain {node.chain_id}); dev key {DEV_PRIVATE_KEY}")
-        err.print("Ctrl-C to stop")
-        try:
+    Prints the RPC URL, the chain id and every dev account the node funds, with its key
+    (public keys of a dev chain: never use them anywhere else); the log goes to
+    WORKDIR/anvil.log. Started in the background by a script (`prover node &`), it still
+    stops on an explicit SIGINT, as anvil does.
+    """
+    import signal
+
+    from prover.evm.node import ANVIL_DERIVATION_PATH, ANVIL_MNEMONIC, AnvilNode, client_version
+
+    # A shell without job control starts `prover node &` with SIGINT ignored, which Python
+    # keeps; a long-running node must still stop on `kill -INT`, so take SIGINT back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with AnvilNode(workdir / "anvil.log", port=port, chain_id=chain_id, block_time=block_time) as node:
+            accounts = node.dev_accounts()
+            document = {
+                "rpc_url": node.rpc_url,
+                "chain_id": node.chain_id,
+                "port": node.port,
+                "block_time": block_time,
+                "client": client_version(node.w3),
+                "mnemonic": ANVIL_MNEMONIC,
+                "derivation_path": ANVIL_DERIVATION_PATH.format(index="N"),
+                "accounts": [
+                    {"index": index, "address": a.address, "private_key": a.private_key, "balance_wei": a.balance_wei}
+                    for index, a in enumerate(accounts)
+                ],
+                "log": str(node.log_path),
+            }
+            if json_out:
+                emit_json(document)
+            else:
+                mining = (
+                    "automine (one block per transaction)" if block_time is None else f"a block every {block_time:g} s"
+                )
+                for label, value in (
+                    ("RPC URL", node.rpc_url),
+                    ("chain id", str(node.chain_id)),
+                    ("mining", mining),
+                    ("client", document["client"] or "unknown"),
+                    ("log", str(node.log_path)),
+                ):
+                    stdout.print(f"{label:<9} {value}", soft_wrap=True, markup=False)
+                stdout.print(f"\n{len(accounts)} dev accounts (index, address, balance, private key):", markup=False)
+                for index, account in enumerate(accounts):
+                    balance = f"{account.balance_wei / 10**18:g} ETH"
+                    stdout.print(
+                        f"({index}) {account.address} {balance} {account.private_key}", soft_wrap=True, markup=False
+                    )
+                stdout.print(f"mnemonic: {ANVIL_MNEMONIC}", soft_wrap=True, markup=False)
+            if accounts:
+                exports = f"PROVER_RPC_URL={node.rpc_url} PROVER_PRIVATE_KEY={accounts[0].private_key}"
+                err.print(f"in another shell: export {exports}", soft_wrap=True, markup=False)
+            err.print("Ctrl-C (or SIGTERM, SIGHUP) stops the node")
             while True:
                 time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
 
 
 @app.command("demo")
