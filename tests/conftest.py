@@ -57,6 +57,23 @@ def srs_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cache
 
 
+@pytest.fixture(scope="session", autouse=True)
+def keystores(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`--account` keystores of this session, never the user's ~/.foundry/keystores."""
+    folder = tmp_path_factory.mktemp("keystores")
+    os.environ["PROVER_KEYSTORE_DIR"] = str(folder)
+    return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prover_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The user-level records of this session ($PROVER_HOME: one model registry per chain),
+    never the user's own."""
+    folder = tmp_path_factory.mktemp("prover-home")
+    os.environ["PROVER_HOME"] = str(folder)
+    return folder
+
+
 def run_cli(
     *args: str | Path,
     cwd: Path | None = None,

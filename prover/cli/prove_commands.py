@@ -124,7 +124,13 @@ def verify_command(
     """Exit 0 if the proof verifies, 1 if a well-formed proof does not, 2 if it is not a proof for NAME."""
     circuit = open_circuit(name, workdir)
     warn_dev_srs(circuit)
-    proof = proof if proof is not None else circuit.paths.default_proof
+    if proof is None:
+        proof = circuit.paths.default_proof
+        if not proof.exists():
+            raise ProverError(
+                f"no proof of {name} at {proof}",
+                hint=f"make one with `prover prove {name} --input FILE`, or pass --proof FILE",
+            )
     if onchain:
         from prover.evm.client import connect
         from prover.evm.verifier import deployed_verifier, ensure_verifier, verify_onchain

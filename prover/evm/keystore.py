@@ -64,13 +64,15 @@ def read_password(password_file: Path | None, what: str, confirm: bool = False) 
         try:
             text = data.decode()
         except UnicodeDecodeError:
-            raise ChainError(f"password file {password_file} is not UTF-8 text") from None
+            raise ChainError(
+                f"password file {password_file} is not UTF-8 text", hint="write the password as text"
+            ) from None
         return text.removesuffix("\n").removesuffix("\r")
     if not sys.stdin.isatty():
         raise ChainError(f"no password for {what}", hint="pass --password-file FILE (stdin is not a terminal)")
     password = getpass.getpass(f"password for {what}: ")
     if confirm and getpass.getpass("again: ") != password:
-        raise ChainError("the two passwords differ")
+        raise ChainError("the two passwords differ", hint="type the same password twice")
     return password
 
 
@@ -148,7 +150,10 @@ def signing_key(private_key: str | None, account: str | None, password_file: Pat
     """What signs a command's transactions: the raw key, the decrypted keystore, or nothing
     (the command then only reads, or the embedded node's dev account signs)."""
     if private_key and account:
-        raise ChainError("pass either --private-key or --account, not both")
+        raise ChainError(
+            "pass either --private-key or --account, not both",
+            hint="drop one (PROVER_PRIVATE_KEY in the environment counts as --private-key)",
+        )
     if account:
         return load_account(account, password_file)
     return private_key or None
