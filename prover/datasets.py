@@ -136,7 +136,7 @@ def check_kinds(dataset: Dataset, kinds: Sequence[str], source: str, names: Sequ
             )
 
 
-def check_range(dataset: Dataset, allowed: list[tuple[float, float]], source: str) -> None:
+def check_range(dataset: Dataset, allowed: list[tuple[float, float]], source: str, hint: str | None = None) -> None:
     for index, (array, (low, high)) in enumerate(zip(dataset, allowed, strict=True)):
         flat = array.ravel()
         outside = np.flatnonzero((flat < low - RANGE_SLACK) | (flat > high + RANGE_SLACK))
@@ -144,5 +144,6 @@ def check_range(dataset: Dataset, allowed: list[tuple[float, float]], source: st
             position = int(outside[0])
             raise InputRangeError(
                 f"{source}: input {index} value #{position} = {flat[position]:g} is outside the "
-                f"calibrated range [{low:g}, {high:g}]"
+                f"calibrated range [{low:g}, {high:g}]",
+                hint=hint,
             )

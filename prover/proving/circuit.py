@@ -100,8 +100,18 @@ class Circuit:
         """Finite, of the input's type and inside the range the circuit accepts, or a one-line InputError."""
         check_finite(sample, source)
         check_kinds(sample, self.info.input_types, source, self.info.input_names)
-        check_range(sample, self.info.input_range, source)
+        check_range(sample, self.info.input_range, source, self._range_hint())
         return sample
+
+    def _range_hint(self) -> str:
+        """What widens the accepted range depends on who made the circuit: a reference
+        model's range is its encoding's, an ONNX model's is its calibration data's."""
+        if self.manifest.source == "reference":
+            return (
+                f"encode raw data with the model's own encoding (`prover example {self.name}` writes a valid "
+                f"input), or rebuild with `prover build {self.name} --coverage input-box`"
+            )
+        return "rebuild with `prover build --onnx MODEL --data FILE` whose data covers this input"
 
     def load_input(self, path: Path, source: str | None = None) -> Dataset:
         """One sample from an ezkl input file, with every check `prove` makes, in its order."""
