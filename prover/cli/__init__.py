@@ -11,6 +11,7 @@ from prover.cli import (  # noqa: I001 - the order of registration is the order 
     prove_commands,
     chain_commands,
     registry_commands,
+    deployment_commands,
     measure_commands,
     account_commands,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "app",
     "chain_commands",
     "circuit_commands",
+    "deployment_commands",
     "measure_commands",
     "prove_commands",
     "registry_commands",

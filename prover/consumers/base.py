@@ -183,6 +183,7 @@ def deploy_consumer(chain: Chain, consumer: Consumer, circuit: Circuit, pin: Pin
         circuit.workdir,
         consumer_key(circuit.name),
         deployed,
+        artifact,
         consumer=consumer.name,
         contract=consumer.contract,
         verifier=pin.verifier,

@@ -50,7 +50,7 @@ def open_registry(chain: Chain, workdir: Path, address: str | None = None, *, de
         )
     artifact = _artifact(workdir)
     deployed = deploy(chain, artifact)
-    record_contract(chain, workdir, REGISTRY_KEY, deployed)
+    record_contract(chain, workdir, REGISTRY_KEY, deployed, artifact)
     return contract_at(chain, deployed.address, artifact["abi"])
 
 
