@@ -17,9 +17,12 @@ setup: $(PY_STAMP) $(NODE_STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch first and pinned: an unpinned torch pulls GBs of CUDA wheels.
+# torch first and pinned: an unpinned torch pulls GBs of CUDA wheels. Where the default
+# index serves a CUDA build of this version (PyPI on Linux x86-64 does), point pip at the
+# CPU wheels: make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 $(PY_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
