@@ -2,7 +2,8 @@
 
 Where things are recorded, per chain in `deployments/<chainId>.json`: the registry under
 "ModelRegistry", and under "<name>.model" the model id this workdir registered NAME as
-and the versions it added.
+and the versions it added. The registry a workdir deploys is also recorded for the chain
+(`prover.registry.home`), so every other workdir on that chain uses the same one.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from web3.types import BlockIdentifier
 
 from prover.errors import ChainError, ProverError
 from prover.evm.client import Chain, call, contract_at, deploy
-from prover.evm.deployments import code_hash, has_code, load_deployments, record_contract, record_deployment, trusted
+from prover.evm.deployments import (
+    code_hash,
+    has_code,
+    load_deployments,
+    record_contract,
+    record_deployment,
+    trusted,
+    write_abi,
+)
 from prover.evm.solc import compile_project_contracts, load_artifact
-
-REGISTRY_KEY = "ModelRegistry"
+from prover.registry.home import REGISTRY_KEY, chain_registry, chain_registry_or_deploy
 
 
 def model_key(name: str) -> str:
@@ -31,38 +39,52 @@ def _artifact(workdir: Path) -> dict[str, Any]:
     return compile_project_contracts(workdir / "out")["ModelRegistry"].artifact()
 
 
+def _abi(workdir: Path) -> list[dict[str, Any]]:
+    """The registry's ABI: the workdir's compiled artifact if there is one, else compiled now."""
+    compiled = workdir / "out" / "ModelRegistry.json"
+    return list((load_artifact(compiled, "prover register") if compiled.exists() else _artifact(workdir))["abi"])
+
+
 def open_registry(chain: Chain, workdir: Path, address: str | None = None, *, deploy_if_missing: bool = False) -> Any:
-    """The registry at `address`, else the one recorded for this chain (deployed on first use
-    when `deploy_if_missing`). A recorded address whose code changed (a restarted dev chain)
-    is not trusted."""
+    """The registry at `address`; else the one this workdir recorded for this chain; else
+    the chain's (`prover.registry.home`, the one every workdir shares); else, when
+    `deploy_if_missing`, one deployed now and recorded for both. A recorded address whose
+    code changed (a restarted dev chain) is never used."""
     if address is not None:
         if not has_code(chain, address):
             raise ChainError(f"no contract at --registry {address} on chain {chain.chain_id}")
-        return contract_at(chain, Web3.to_checksum_address(address), _artifact(workdir)["abi"])
-    entry = trusted(chain, workdir, REGISTRY_KEY)
-    if entry is not None:
-        artifact = load_artifact(workdir / "out" / "ModelRegistry.json", "prover register")
-        return contract_at(chain, entry["address"], artifact["abi"])
-    if not deploy_if_missing:
+        return contract_at(chain, Web3.to_checksum_address(address), _abi(workdir))
+    entry = trusted(chain, workdir, REGISTRY_KEY) or chain_registry(chain)
+    if entry is None and deploy_if_missing:
+
+        def deploy_one() -> dict[str, Any]:
+            artifact = _artifact(workdir)
+            return record_contract(chain, workdir, REGISTRY_KEY, deploy(chain, artifact), artifact)
+
+        entry = chain_registry_or_deploy(chain, deploy_one)
+    if entry is None:
         raise ChainError(
             f"no model registry recorded for chain {chain.chain_id}",
             hint="run `prover register NAME` first, or pass --registry ADDRESS",
         )
-    artifact = _artifact(workdir)
-    deployed = deploy(chain, artifact)
-    record_contract(chain, workdir, REGISTRY_KEY, deployed, artifact)
-    return contract_at(chain, deployed.address, artifact["abi"])
+    return contract_at(chain, entry["address"], _abi(workdir))
 
 
 def remember_registry(chain: Chain, workdir: Path, registry: Any) -> None:
-    """Make `registry` this workdir's default on this chain unless it already has one."""
-    if REGISTRY_KEY not in load_deployments(workdir, chain):
-        record_deployment(
-            workdir,
-            chain,
-            REGISTRY_KEY,
-            {"address": registry.address, "code_hash": code_hash(chain, registry.address)},
-        )
+    """Make `registry` this workdir's default on this chain unless it already has one whose
+    code is still there. The chain's record of it (who deployed it, when, with which
+    compiler) is copied when it is that registry; its ABI is written beside the record."""
+    if trusted(chain, workdir, REGISTRY_KEY) is not None:
+        return
+    shared = chain_registry(chain)
+    if shared is None or shared.get("address") != registry.address:
+        shared = {
+            "address": registry.address,
+            "contract": "ModelRegistry",
+            "code_hash": code_hash(chain, registry.address),
+        }
+    shared["abi"] = write_abi(workdir, chain.chain_id, REGISTRY_KEY, list(registry.abi))
+    record_deployment(workdir, chain, REGISTRY_KEY, shared)
 
 
 def model_record(chain: Chain, workdir: Path, name: str) -> dict[str, Any] | None:
