@@ -3,8 +3,9 @@
 Like the other on-chain commands they take `--rpc-url` and `--private-key` (an embedded
 anvil without them, which forgets everything when the command ends: use `prover node`
 or a real RPC to keep a registry between commands). `--registry ADDRESS` names a registry;
-by default the one recorded for the chain in `deployments/<chainId>.json` is used, and
-`register` deploys one on first use.
+by default the workdir's (`deployments/<chainId>.json`) is used, else the chain's, which
+every workdir on that chain shares (`$PROVER_HOME/registries/<chainId>.json`, see
+`prover.registry.home`), and `register` deploys one on the chain's first use.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
     from prover.evm.client import Chain
 
 NameArg = Annotated[str, typer.Argument(help="Circuit name (built in the workdir).")]
-RegistryOpt = Annotated[Optional[str], typer.Option(help="Registry address; default: the one recorded for the chain.")]
+RegistryOpt = Annotated[
+    Optional[str], typer.Option(help="Registry address; default: the workdir's, else the one shared on the chain.")
+]
 VersionOpt = Annotated[Optional[int], typer.Option(help="Version number; default: the model's latest.")]
 ModelOpt = Annotated[
     Optional[int],
