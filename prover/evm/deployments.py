@@ -155,11 +155,17 @@ def editing_records(path: Path, chain: Chain | int) -> Iterator[dict[str, Any]]:
         write_json_atomic(path, document)
 
 
-def record_deployment(workdir: Path, chain: Chain | int, name: str, entry: dict[str, Any]) -> Path:
+def record_deployment(
+    workdir: Path, chain: Chain | int, name: str, entry: dict[str, Any], abi: list[dict[str, Any]] | None = None
+) -> Path:
     """Add or replace one entry, keeping the others of this instance (another instance's
-    are dropped); written atomically, stamped with the instance."""
-    path = deployments_path(workdir, _identity(chain)[0])
+    are dropped); written atomically, stamped with the instance. With `abi`, the contract's
+    ABI is written beside the records under the same lock and the entry names its path."""
+    chain_id = _identity(chain)[0]
+    path = deployments_path(workdir, chain_id)
     with editing_records(path, chain) as contracts:
+        if abi is not None:
+            entry["abi"] = write_abi(workdir, chain_id, name, abi)
         contracts[name] = entry
     return path
 
@@ -253,11 +259,11 @@ def record_contract(
         "constructor_args_decoded": decoded,
         "code_hash": code_hash(chain, deployed.address),
         "compiler": (artifact.get("compiler") or {}).get("solc"),
-        "abi": write_abi(workdir, chain.chain_id, name, list(artifact["abi"])),
+        "abi": None,  # the path, once written (below)
         "gas_used": deployed.gas_used,
         **facts,
     }
-    record_deployment(workdir, chain, name, entry)
+    record_deployment(workdir, chain, name, entry, list(artifact["abi"]))
     return entry
 
 

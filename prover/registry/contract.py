@@ -24,7 +24,6 @@ from prover.evm.deployments import (
     record_contract,
     record_deployment,
     trusted,
-    write_abi,
 )
 from prover.evm.solc import compile_project_contracts, load_artifact
 from prover.registry.home import REGISTRY_KEY, chain_registry, chain_registry_or_deploy
@@ -83,8 +82,7 @@ def remember_registry(chain: Chain, workdir: Path, registry: Any) -> None:
             "contract": "ModelRegistry",
             "code_hash": code_hash(chain, registry.address),
         }
-    shared["abi"] = write_abi(workdir, chain.chain_id, REGISTRY_KEY, list(registry.abi))
-    record_deployment(workdir, chain, REGISTRY_KEY, shared)
+    record_deployment(workdir, chain, REGISTRY_KEY, shared, list(registry.abi))
 
 
 def model_record(chain: Chain, workdir: Path, name: str) -> dict[str, Any] | None:
