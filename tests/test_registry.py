@@ -124,7 +124,7 @@ def test_register_then_audit_passes(registry_env: RegistryEnv) -> None:
     assert lineage.onchain != "0x" + "00" * 32, "a reference model's lineage file is registered"
     result = cli(registry_env, "audit", "fee")
     assert result.code == 0, result.stderr
-    assert "MISMATCH" not in result.stderr and result.stderr.count("match") >= 10
+    assert "MISMATCH" not in result.stdout and result.stdout.count("match") >= 10
     print(f"gas: createModel {registry_env.create_gas:,}, addVersion {registry_env.register_gas:,}")
 
 
@@ -188,7 +188,7 @@ def test_revoked_version_stops_the_pool_accepting_its_proofs(registry_env: Regis
     assert error.error_args == (1, 1)
     assert version_record(registry_env.chain, registry_env.registry, 1, 1)["revoked"] is True
     audit_result = cli(registry_env, "audit", "fee")
-    assert audit_result.code == 0 and "REVOKED" in audit_result.stderr  # revoked, yet unaltered
+    assert audit_result.code == 0 and "REVOKED" in audit_result.stdout  # revoked, yet unaltered
 
 
 def test_restricted_model_rejects_callers_not_on_its_allowlist(registry_env: RegistryEnv) -> None:
