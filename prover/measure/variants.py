@@ -30,6 +30,26 @@ _BATCH_TOKEN = re.compile(r"^batch-(\d+)$")
 
 
 @dataclass(frozen=True)
+class VariantSet:
+    """Models x variants, each row proved `runs` times: one comparison, named."""
+
+    name: str
+    models: tuple[str, ...]
+    variants: tuple[str, ...]
+    runs: int = 3
+
+
+#: the compare notebook's default: one model, every axis once
+FAST_SET = VariantSet("fast", ("fee",), ("tuned", "ezkl-default", "hashed-params", "hashed-inputs", "batch-4"))
+#: the compare notebook with PROVER_NOTEBOOK_FULL=1: both reference models, two batch sizes
+FULL_SET = VariantSet(
+    "full",
+    ("fee", "digits"),
+    ("tuned", "ezkl-default", "hashed-params", "hashed-inputs", "batch-2", "batch-4"),
+)
+
+
+@dataclass(frozen=True)
 class Variant:
     """A parsed variant: its canonical label, config overrides, and inputs per proof."""
 
