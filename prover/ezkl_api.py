@@ -260,10 +260,10 @@ def _no_network() -> Iterator[None]:
 def render_evm_verifier(vk: Path, settings: Path, sol: Path, srs: Path, reusable: bool, log: Path) -> None:
     """Write ezkl's Solidity verifier for `vk` to `sol`, and nothing else.
 
-    ezkl's `create_evm_verifier` writes the .sol and then asks svm for solc 0.8.20 to
-    extract an ABI, which would download a compiler. The call runs with every proxy
-    variable pointing at a closed local port, so that lookup fails on this machine
-    without a packet leaving it; compiling is our pinned solc's job.
+    ezkl's `create_evm_verifier` writes the .sol and then asks svm for a solc binary to
+    extract an ABI, which would download a compiler (not the one package.json pins). The
+    call runs with every proxy variable pointing at a closed local port, so that lookup
+    fails on this machine without a packet leaving it; compiling is our pinned solc's job.
     """
     # the call fails as expected at the ABI step (no downloaded solc); the .sol is written by then
     with (

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ EIP170_LIMIT = 24_576
 _SCRIPT = Path(__file__).with_name("solc_compile.cjs")
 _CACHE_FORMAT = 1
 _CACHE_KEEP = 32
+#: an exact pin in package.json (a range such as ^0.8.26 in a user's project is not checked)
+_EXACT_VERSION = re.compile(r"\d+\.\d+\.\d+")
 #: Compiler replies of this process, by request key (see `_cached_reply`).
 _memo: dict[str, dict[str, Any]] = {}
 
@@ -90,6 +93,25 @@ def _request_key(request_text: str) -> str:
     return digest.hexdigest()
 
 
+def installed_solc_version() -> str:
+    """The npm `solc` version in node_modules, checked to be the one package.json pins.
+
+    package.json is the one place the compiler is pinned (0.8.26: OpenZeppelin 5.7's
+    ERC721, EIP712 and Governor need >= 0.8.24, Uniswap v4-core pins 0.8.26); forge's
+    wrapper (contracts/solc-forge.cjs) runs the same package. A stale node_modules (the pin
+    moved, `npm ci` not rerun) would compile with another compiler: refused, not guessed.
+    """
+    try:
+        package = json.loads((project_root() / "package.json").read_text())
+        installed = str(json.loads((node_modules() / "solc" / "package.json").read_text())["version"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ToolchainError(f"cannot read the installed solc's version ({exc})") from None
+    pinned = {**package.get("devDependencies", {}), **package.get("dependencies", {})}.get("solc")
+    if isinstance(pinned, str) and _EXACT_VERSION.fullmatch(pinned) and installed != pinned:
+        raise ToolchainError(f"node_modules has solc {installed}, package.json pins {pinned}")
+    return installed
+
+
 def _run_solc(request_text: str) -> dict[str, Any]:
     node = shutil.which("node")
     if node is None:
@@ -147,6 +169,7 @@ def _cached_reply(request_text: str) -> dict[str, Any]:
     reuse. Kept for the process and on disk (`_cache_dir`): a compile of contracts/src takes
     seconds, and the CLI and the tests compile the project's contracts on every deploy.
     """
+    installed_solc_version()  # before the cache too: a stale install must not hit old replies
     key = _request_key(request_text)
     entry = _load_entry(key)
     if entry is not None:
@@ -234,10 +257,13 @@ def contract_test_sources() -> Path:
 
 
 def project_contract_files(include_tests: bool = False) -> list[Path]:
-    """Every .sol under contracts/src, and under contracts/test when `include_tests`, sorted."""
+    """Every .sol under contracts/src, and when `include_tests` the harnesses and mocks at the
+    top of contracts/test, sorted. forge's suites there (`*.t.sol`, with their helpers in
+    contracts/test/utils) are forge's alone: nothing in Python deploys them, and compiling
+    them with every test deployment would only cost time."""
     files = sorted(contract_sources().rglob("*.sol"))
     if include_tests:
-        files += sorted(contract_test_sources().rglob("*.sol"))
+        files += sorted(f for f in contract_test_sources().glob("*.sol") if not f.name.endswith(".t.sol"))
     return files
 
 
