@@ -10,6 +10,7 @@ from prover.cli import (  # noqa: I001 - the order of registration is the order 
     circuit_commands,
     prove_commands,
     chain_commands,
+    pool_commands,
     registry_commands,
     deployment_commands,
     measure_commands,
@@ -24,6 +25,7 @@ __all__ = [
     "circuit_commands",
     "deployment_commands",
     "measure_commands",
+    "pool_commands",
     "prove_commands",
     "registry_commands",
 ]

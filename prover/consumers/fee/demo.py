@@ -9,12 +9,12 @@ chain.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from models.fee import START_PRICE, simulate_prices
+from models.fee import START_PRICE
 from prover.consumers.base import Consumer, DemoReport, Pin, consumer_contract, deploy_consumer, submit
+from prover.consumers.fee.operations import SIMULATION_SEED, simulated_stretch
 from prover.evm.client import Chain, call, connect, transact
 from prover.evm.node import advance_time
 from prover.evm.verifier import deploy_verifier
@@ -24,15 +24,8 @@ from prover.proving.circuit import open_circuit
 from prover.registry.contract import open_registry
 from prover.registry.versions import register
 
-DEMO_SEED = 2024
+DEMO_SEED = SIMULATION_SEED
 PRICES_PER_REGIME = 12
-
-
-def regime_prices(regime: str, start: int, seed: int) -> Iterator[int]:
-    """A simulated stretch in one regime, rescaled to continue from `start`."""
-    path = simulate_prices(PRICES_PER_REGIME + 1, seed, regime)
-    for price in path[1:]:
-        yield max(1, price * start // START_PRICE)
 
 
 def run_demo(
@@ -58,7 +51,7 @@ def run_demo(
         last_price = START_PRICE
         for offset, regime in enumerate(("calm", "volatile")):
             with timed_stage(reporter, regime, f"{PRICES_PER_REGIME} swaps, prove, updateFee") as outcome:
-                for price in regime_prices(regime, last_price, DEMO_SEED + offset):
+                for price in simulated_stretch(regime, PRICES_PER_REGIME, DEMO_SEED + offset, last_price):
                     transact(chain, pool, "recordPrice", price)
                     last_price = price
                 _wait_for_update_window(chain, pool)

@@ -9,16 +9,30 @@ it. The integer formula both sides share is `models.fee.fixed_point_features`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from web3.contract import Contract
 
 from models.fee import FEE_THRESHOLDS, FEE_TIERS_BPS
 from prover.consumers.base import DemoReport, Pin, Request, Submission
 from prover.consumers.fee.demo import run_demo
-from prover.errors import ProverError
+from prover.consumers.fee.operations import (
+    PauseChange,
+    PoolStatus,
+    RecordedPrices,
+    check_prices,
+    not_enough_prices,
+    open_pool,
+    read_status,
+    record_prices,
+    record_simulated,
+    set_paused,
+    simulated_stretch,
+)
+from prover.errors import ProverError, TransactionReverted
 from prover.evm.client import Chain, call
 from prover.progress import Reporter
 from prover.proving.circuit import Circuit
@@ -74,10 +88,16 @@ class FeeConsumer:
         if request_file is not None:
             raise ProverError(
                 "the fee pool proves over its own prices: it takes no --input",
-                hint="record prices in the pool, then `prover submit fee`",
+                hint="record prices in the pool (`prover pool record-price PRICE...`), then `prover submit fee`",
             )
         epoch = int(call(chain, contract, "currentEpoch", block=block))
-        inputs = [int(value) for value in call(chain, contract, "expectedInputs", block=block)]
+        try:
+            inputs = [int(value) for value in call(chain, contract, "expectedInputs", block=block)]
+        except TransactionReverted as exc:
+            if exc.error_name == "NotEnoughObservations":
+                have, need = (cast(int, value) for value in exc.error_args)
+                raise not_enough_prices(have, need) from None
+            raise
         fee = int(call(chain, contract, "feeBps", block=block))
         return Request(block, inputs, {"epoch": epoch, "fee_bps": fee})
 
@@ -110,3 +130,23 @@ class FeeConsumer:
         self, workdir: Path, reporter: Reporter, rpc_url: str | None = None, private_key: str | None = None
     ) -> DemoReport:
         return run_demo(self, workdir, reporter, rpc_url, private_key)
+
+    # -- `prover pool`: the deployed pool's state, prices and pause switch (operations.py) --
+
+    def pool_status(self, chain: Chain, workdir: Path, circuit: str, address: str | None) -> PoolStatus:
+        return read_status(chain, open_pool(chain, workdir, circuit, address))
+
+    def record_prices(
+        self, chain: Chain, workdir: Path, circuit: str, address: str | None, prices: Sequence[int]
+    ) -> RecordedPrices:
+        checked = check_prices(prices)  # before the pool is even looked up
+        return record_prices(chain, open_pool(chain, workdir, circuit, address), checked)
+
+    def record_simulated(
+        self, chain: Chain, workdir: Path, circuit: str, address: str | None, regime: str, count: int, seed: int | None
+    ) -> RecordedPrices:
+        simulated_stretch(regime, count, 0)  # the arguments, checked before the pool is looked up
+        return record_simulated(chain, open_pool(chain, workdir, circuit, address), regime, count, seed)
+
+    def set_paused(self, chain: Chain, workdir: Path, circuit: str, address: str | None, paused: bool) -> PauseChange:
+        return set_paused(chain, open_pool(chain, workdir, circuit, address), paused)
