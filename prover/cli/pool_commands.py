@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Protocol, runtime_checkable
 
 import typer
 
@@ -21,7 +21,6 @@ from prover.cli.base import (
     JsonOpt,
     KeyOpt,
     PasswordFileOpt,
-    RpcOpt,
     WorkdirOpt,
     app,
     emit_json,
@@ -45,6 +44,9 @@ app.add_typer(pool_app, name="pool")
 #: the consumer whose pool `prover pool` drives
 POOL_CONSUMER = "fee"
 
+RpcOpt = Annotated[
+    Optional[str], typer.Option("--rpc-url", envvar="PROVER_RPC_URL", help="The chain the pool lives on (required).")
+]
 AddressOpt = Annotated[
     Optional[str], typer.Option("--address", help="The pool's address; default: the one deployed for --circuit.")
 ]
@@ -125,7 +127,7 @@ def record_price_command(
     prices: Annotated[
         list[int],
         typer.Argument(
-            metavar="PRICE...",
+            metavar="PRICE",
             help="Prices to record in order, whole numbers 0 < p < 2**128 in the pool's unit (the demo's: 1e-8).",
         ),
     ],
@@ -150,7 +152,7 @@ def record_price_command(
 @pool_app.command("simulate")
 @handles_errors
 def simulate_command(
-    regime: Annotated[str, typer.Argument(metavar="calm|volatile", help="The simulated market's regime.")],
+    regime: Annotated[Literal["calm", "volatile"], typer.Argument(help="The simulated market's regime.")],
     count: Annotated[int, typer.Option("--count", help="How many prices (a proof needs the last 9).")] = 9,
     seed: Annotated[
         Optional[int], typer.Option("--seed", help="Simulator seed; default: one per observation count.")
