@@ -9,6 +9,7 @@ entry point.
 from prover.cli import (  # noqa: I001 - the order of registration is the order of `prover --help`
     circuit_commands,
     prove_commands,
+    solidity_commands,
     chain_commands,
     pool_commands,
     registry_commands,
@@ -28,4 +29,5 @@ __all__ = [
     "pool_commands",
     "prove_commands",
     "registry_commands",
+    "solidity_commands",
 ]
