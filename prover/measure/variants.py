@@ -40,7 +40,7 @@ class VariantSet:
 
 
 #: the compare notebook's default: one model, every axis once
-FAST_SET = VariantSet("fast", ("fee",), ("tuned", "ezkl-default", "hashed-params", "hashed-inputs", "batch-4"))
+FAST_SET = VariantSet("fast", ("fee",), ("tuned", "ezkl-default", "hashed-params", "hashed-inputs", "batch-2"))
 #: the compare notebook with PROVER_NOTEBOOK_FULL=1: both reference models, two batch sizes
 FULL_SET = VariantSet(
     "full",
