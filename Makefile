@@ -52,3 +52,12 @@ test-fast: setup
 
 clean:
 	rm -rf $(DEMO_DIR) out .pytest_cache .cache
+
+# Both notebooks, headless (notebooks/run.py): a line as each cell starts and ends, what the
+# cells print, and an HTML of each run beside its notebook (notebooks/*.html, not committed).
+# The .ipynb files are only read, so they stay committed without outputs. FULL=1 runs the
+# compare notebook's full variant set (PROVER_NOTEBOOK_FULL=1) instead of its fast one.
+FULL ?=
+.PHONY: notebooks
+notebooks: setup
+	PROVER_NOTEBOOK_FULL=$(FULL) $(BIN)/python notebooks/run.py notebooks/quickstart.ipynb notebooks/compare_proofs.ipynb
