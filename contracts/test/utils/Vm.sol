@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.20;
 
-/// @title Foundry cheatcodes (the few these tests use)
+/// @title Foundry cheatcodes (the few these tests and scripts use)
 /// @notice forge-std is not installable offline (npm's forge-std 1.1.2 needs `ds-test`, which the
 /// registry lacks), so the tests declare the cheatcodes they call here. Forge answers every
 /// call to `VM_ADDRESS`; the signatures are Foundry's own (see the Foundry book's cheatcode
@@ -59,6 +59,16 @@ interface Vm {
 
     /// @notice An `int256[]` of a JSON document at `key`.
     function parseJsonIntArray(string calldata json, string calldata key) external pure returns (int256[] memory);
+
+    /// @notice An address from an environment variable (scripts: what to call).
+    function envAddress(string calldata name) external view returns (address value);
+
+    /// @notice Every following call of a script becomes a transaction, signed with the
+    /// `--private-key` (or `--account`) given to `forge script`.
+    function startBroadcast() external;
+
+    /// @notice Ends `startBroadcast`.
+    function stopBroadcast() external;
 
     /// @notice Fails the test unless `condition` holds.
     function assertTrue(bool condition, string calldata error) external pure;
