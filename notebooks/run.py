@@ -14,6 +14,7 @@ inherits this environment (PROVER_WORKDIR, PROVER_NOTEBOOK_FULL, COMPARE_*).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
 
-class ProgressClient(NotebookClient):  # type: ignore[misc]
+class ProgressClient(NotebookClient):
     """A NotebookClient that echoes each cell's start, its streamed output and its end."""
 
     def __init__(self, notebook: nbformat.NotebookNode, name: str, echo: Callable[[str], None], **kwargs: Any) -> None:
@@ -69,8 +70,8 @@ def execute(
 ) -> tuple[nbformat.NotebookNode, BaseException | None]:
     """Run one notebook top to bottom (plus `extra_cells`, code appended at the end) in a
     fresh kernel started in its folder; returns it with its outputs, and the error if a cell failed."""
-    notebook = nbformat.read(path, as_version=4)
-    notebook.cells += [nbformat.v4.new_code_cell(source) for source in extra_cells]
+    notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    notebook.cells += [nbformat.v4.new_code_cell(source) for source in extra_cells]  # type: ignore[no-untyped-call]
     client = ProgressClient(
         notebook,
         path.stem,
@@ -90,7 +91,7 @@ def execute(
 
 
 def write_html(notebook: nbformat.NotebookNode, target: Path) -> Path:
-    body, _ = HTMLExporter().from_notebook_node(notebook)
+    body, _ = HTMLExporter().from_notebook_node(notebook)  # type: ignore[no-untyped-call]
     target.write_text(body, encoding="utf-8")
     return target
 
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path.stem}: wrote {html}", flush=True)
         failed |= error is not None
         if error is not None:
-            print(str(error).strip().splitlines()[-1], file=sys.stderr)
+            last = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip().splitlines()[-1]  # without terminal colours
+            print(f"{path.stem}: {last}", file=sys.stderr)
     return 1 if failed else 0
 
 
