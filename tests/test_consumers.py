@@ -23,7 +23,7 @@ from models import get_model
 from prover.consumers import UnknownConsumerError, consumer_names, find_consumer, get_consumer, register_consumer
 from prover.consumers.base import Pin, consumer_contract, deploy_consumer, submit
 from prover.consumers.digits import DigitLabelsConsumer, read_pixels
-from prover.errors import InputError, ProverError, TransactionReverted
+from prover.errors import ChainError, InputError, ProverError, TransactionReverted
 from prover.evm.client import Chain, call
 from prover.evm.node import DEV_PRIVATE_KEY, AnvilNode
 from prover.evm.verifier import deploy_verifier
@@ -155,26 +155,30 @@ def test_cli_deploys_and_submits_to_any_consumer(book_env: LabelBookEnv, tmp_pat
 
 
 @pytest.mark.slow
-def test_mock_verifier_only_on_a_dev_chain(built: Path, tmp_path: Path) -> None:
-    """The mock accepts any proof: the CLI deploys it to chain 31337 and refuses any other chain."""
+def test_mock_verifier_only_on_a_dev_chain(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mock accepts any proof: the CLI deploys it to a local anvil, whatever its chain id
+    (`prover node --chain-id 4242` too), and refuses a node that is not a dev chain."""
     work = tmp_path / "work"
     shutil.copytree(built / "circuits" / "digits", work / "circuits" / "digits")
     local = run_cli("deploy", "digits", "--mock-verifier", "--json", "--workdir", work)
     assert local.code == 0, local.stderr
     assert json.loads(local.stdout)["mock_verifier"] is True
     with AnvilNode(tmp_path / "anvil.log", chain_id=4242) as other:
-        refused = run_cli(
-            "deploy",
-            "digits",
-            "--mock-verifier",
-            "--rpc-url",
-            other.rpc_url,
-            "--private-key",
-            DEV_PRIVATE_KEY,
-            "--workdir",
-            work,
-        )
-    assert_clean_error(refused, "refusing to deploy the mock verifier to chain 4242")
+        common = ("--rpc-url", other.rpc_url, "--private-key", DEV_PRIVATE_KEY, "--workdir", work)
+        accepted = run_cli("deploy", "digits", "--mock-verifier", "--json", *common)
+        assert accepted.code == 0, accepted.stderr
+        # the same node claiming to be geth is no dev chain: refused before any transaction
+        from prover.evm import node as node_module
+        from prover.evm import verifier as verifier_module
+        from prover.evm.client import connect
+        from prover.proving.circuit import open_circuit
+
+        monkeypatch.setattr(node_module, "client_version", lambda _w3: "Geth/v1.14.0-stable")
+        with connect(other.rpc_url, DEV_PRIVATE_KEY) as chain:
+            block = chain.w3.eth.block_number
+            with pytest.raises(ChainError, match="refusing to deploy the mock verifier to chain 4242"):
+                verifier_module.deploy_mock_verifier(chain, open_circuit("digits", work))
+            assert chain.w3.eth.block_number == block
 
 
 @pytest.mark.slow

@@ -104,7 +104,7 @@ def deploy_command(
     mock_verifier: Annotated[
         bool,
         typer.Option(
-            "--mock-verifier", help="Pin the consumer to a verifier that accepts anything (dev chain 31337 only)."
+            "--mock-verifier", help="Pin the consumer to a verifier that accepts anything (local dev chains only)."
         ),
     ] = False,
     registry: Annotated[

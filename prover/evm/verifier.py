@@ -25,7 +25,7 @@ from prover.artifacts import CircuitPaths, atomic_path, require_file
 from prover.errors import ChainError, CircuitError, TransactionReverted
 from prover.evm.client import Chain, call, contract_at, deploy, estimate_gas, transact
 from prover.evm.deployments import record_contract, trusted
-from prover.evm.node import DEV_CHAIN_ID
+from prover.evm.node import DEV_CHAIN_ID, is_dev_chain
 from prover.evm.solc import (
     EIP170_LIMIT,
     CompiledContract,
@@ -208,10 +208,10 @@ def deploy_mock_verifier(chain: Chain, circuit: Circuit) -> VerifierDeployment:
     """contracts/test/MockVerifier.sol, which accepts any proof, in place of the circuit's
     verifier: for trying a consumer's policy, and only on a local dev chain. Refused
     anywhere else, whatever the caller asks: a consumer pinned to it would trust anything."""
-    if chain.chain_id != DEV_CHAIN_ID:
+    if not is_dev_chain(chain.w3, chain.chain_id):
         raise ChainError(
             f"refusing to deploy the mock verifier to chain {chain.chain_id}: it accepts any proof",
-            hint=f"the mock is for a local dev chain (chain id {DEV_CHAIN_ID}) only",
+            hint=f"the mock is for a local dev chain only (an anvil such as `prover node`, or chain id {DEV_CHAIN_ID})",
         )
     artifact = compile_project_contracts(circuit.workdir / "out", include_tests=True)["MockVerifier"].artifact()
     deployed = deploy(chain, artifact, True)
