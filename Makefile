@@ -10,7 +10,7 @@ DEMO_DIR ?= .demo
 # builds and dev SRS files kept between `make test-fast` runs (the pipeline's hashes decide what is stale)
 TEST_CACHE ?= .cache/tests
 
-.PHONY: setup demo lint test test-fast clean
+.PHONY: setup demo lint test test-fast forge-test clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -44,6 +44,14 @@ lint: setup
 
 test: lint
 	$(BIN)/python -m pytest
+	$(MAKE) forge-test
+
+# The Solidity suites (contracts/test/*.t.sol: unit, fuzz, invariant) with the pinned npm forge,
+# offline: foundry.toml points it at the npm solc through contracts/solc-forge.cjs.
+FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
+forge-test: $(NODE_STAMP)
+	$(FORGE) build
+	$(FORGE) test
 
 # The edit loop: no notebooks, no slow builds, builds cached between runs, two workers
 # (one test file each at a time, so a module's set-up is made once).
