@@ -59,7 +59,7 @@ test-fast: setup
 	PROVER_TEST_CACHE=$(TEST_CACHE) $(BIN)/python -m pytest -m "not slow and not notebook" -q -n 2 --dist loadfile
 
 clean:
-	rm -rf $(DEMO_DIR) out .pytest_cache .cache
+	rm -rf $(DEMO_DIR) out .pytest_cache .cache .forge
 
 # Both notebooks, headless (notebooks/run.py): a line as each cell starts and ends, what the
 # cells print, and an HTML of each run beside its notebook (notebooks/*.html, not committed).
