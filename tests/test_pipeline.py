@@ -35,7 +35,7 @@ def test_reference_model_proves_and_verifies(built: Path, tmp_path: Path, name: 
 
     verified = run_cli("verify", name, "--workdir", built, "--proof", proof)
     assert verified.code == 0, verified.stderr
-    assert "valid" in verified.stderr
+    assert "valid" in verified.stdout
 
 
 def test_reference_fidelity_is_recorded(built: Path) -> None:

@@ -155,8 +155,11 @@ def test_impossible_bound_is_a_clean_error_and_keeps_the_circuit(workdir_copy: P
 
 
 def test_unknown_objective_is_a_clean_error(tmp_path: Path) -> None:
+    """Refused by the option's choices before any work, naming them (a usage error, exit 2)."""
     result = run_cli("build", "fee", "--objective", "cheapest", "--workdir", tmp_path)
-    assert_clean_error(result, "objective")
+    assert result.code == 2 and "Traceback" not in result.stderr
+    assert "'cheapest' is not one of 'prove', 'gas', 'balanced'" in result.stderr, result.stderr
+    assert not (tmp_path / "circuits").exists()
 
 
 def test_tune_reports_finalists(workdir_copy: Path) -> None:

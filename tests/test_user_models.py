@@ -129,7 +129,7 @@ def test_multi_output_model_reports_each_output_by_name(model_dir: Path, tmp_pat
     _assert_within_bounds(summary, proved, _reference(folder, folder / "input.json"))
 
     shown = run_cli("prove", "two_heads", "--input", folder / "input.json", "--workdir", tmp_path)
-    assert shown.code == 0 and "value" in shown.stderr and "logits" in shown.stderr
+    assert shown.code == 0 and "value" in shown.stdout and "logits" in shown.stdout
 
 
 def test_dynamic_batch_axis_is_fixed_to_one_and_said_so(model_dir: Path, tmp_path: Path) -> None:
@@ -181,8 +181,8 @@ def test_spent_budget_falls_back_to_ezkls_own_settings(model_dir: Path, tmp_path
 
     explained = run_cli("tune", "nobudget", "--explain", "--workdir", tmp_path)
     assert explained.code == 0, explained.stderr
-    assert "why each stopped" in explained.stderr and "tuning budget spent" in explained.stderr
-    assert "chosen (ezkl)" in explained.stderr
+    assert "why each stopped" in explained.stdout and "tuning budget spent" in explained.stdout
+    assert "chosen (ezkl)" in explained.stdout
 
 
 def test_max_logrows_too_small_fails_cleanly_and_keeps_the_report(model_dir: Path, tmp_path: Path) -> None:
@@ -195,7 +195,7 @@ def test_max_logrows_too_small_fails_cleanly_and_keeps_the_report(model_dir: Pat
     assert tuning is not None and tuning.failure is not None and tuning.trials
     explained = run_cli("tune", "tiny", "--explain", "--workdir", tmp_path)
     assert explained.code == 0, explained.stderr
-    assert "not sized" in explained.stderr
+    assert "not sized" in explained.stdout
 
 
 def test_tune_explain_before_any_build_is_a_clean_error(tmp_path: Path) -> None:

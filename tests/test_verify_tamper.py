@@ -86,7 +86,7 @@ def verify_fee(work: Path, proof: Path, *extra: str) -> CliResult:
 def assert_does_not_verify(result: CliResult) -> None:
     """Exit 1: a well-formed proof that is simply false; not an error report."""
     assert result.code == 1, (result.code, result.stderr)
-    assert "does not verify" in result.stderr
+    assert "does not verify" in result.stdout
     assert "error:" not in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
@@ -98,7 +98,7 @@ def test_valid_fee_proof_verifies(work: Path, fee_run: tuple[CliResult, Path, Pa
     """An honest proof must be accepted, or the whole toolkit is useless."""
     result = verify_fee(work, fee_run[2])
     assert result.code == 0, result.stderr
-    assert "valid proof for fee" in result.stderr
+    assert "valid proof for fee" in result.stdout
     assert "Traceback" not in result.stderr
 
 
@@ -133,7 +133,7 @@ def test_prove_table_prints_rescaled_outputs(built: Path, digits_run: tuple[CliR
     assert proof.exists()
     info = manifest_of(built, "digits").info
     assert info is not None and len(info.output_names) == 1  # one row, named as in the ONNX graph
-    row = next(line for line in result.stderr.splitlines() if line.startswith(f"│ {info.output_names[0]} "))
+    row = next(line for line in result.stdout.splitlines() if line.startswith(f"│ {info.output_names[0]} "))
     printed = np.asarray([float(v) for v in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", row)])
     x = np.asarray(input_values(input_file), dtype=np.float64).reshape(1, 1, 8, 8)
     expected = run_onnx(built / "circuits" / "digits" / "network.onnx", [x]).ravel()
@@ -143,7 +143,7 @@ def test_prove_table_prints_rescaled_outputs(built: Path, digits_run: tuple[CliR
     # values are printed with 6 significant digits: allow that rounding on top
     tolerance = fidelity.max_abs_error + 1e-6 + 5e-6 * np.abs(expected)
     assert np.all(np.abs(printed - expected) <= tolerance), (printed, expected)
-    assert str(proof.resolve()) in result.stderr
+    assert str(proof.resolve()) in result.stdout
 
 
 # --- well-formed but false: exit 1 ----------------------------------------------------
@@ -184,8 +184,8 @@ def test_proof_of_the_wrong_length_does_not_verify(
     result = verify_fee(work, path)
     assert_does_not_verify(result)
     if len(changed) > len(raw):
-        assert f"it has {len(changed)} bytes of proof" in result.stderr
-        assert f"takes exactly {len(raw)}" in result.stderr
+        assert f"it has {len(changed)} bytes of proof" in result.stdout
+        assert f"takes exactly {len(raw)}" in result.stdout
     document = json.loads(verify_fee(work, path, "--json").stdout)
     assert document["valid"] is False
 
@@ -213,7 +213,7 @@ def test_damaged_circuit_is_an_error_not_a_verdict(
         (root / name).write_bytes(data[: len(data) // 2] if damage.endswith("truncated") else b"")
     result = verify_fee(fee_only, fee_run[2])
     assert_clean_error(result, "settings" if name == "settings.json" else "vk", "prover build fee")
-    assert "invalid" not in result.stderr
+    assert "invalid" not in result.stdout
 
 
 def test_settings_deleted_while_ezkl_verifies_is_an_error(

@@ -233,7 +233,7 @@ class AnvilNode:
             if address.lower() != str(funded).lower():
                 raise ChainError(
                     f"the node's dev account {index} ({funded}) is not anvil's from its test mnemonic",
-                    hint="start anvil without --mnemonic options (PROVER_ANVIL must be anvil itself)",
+                    hint="PROVER_ANVIL must name anvil itself, which funds its test mnemonic's accounts",
                 )
             accounts.append(DevAccount(address, "0x" + key.hex(), int(self.w3.eth.get_balance(address))))
         return accounts
