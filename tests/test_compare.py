@@ -67,7 +67,7 @@ def test_compare_measures_every_row_then_reruns_from_cache(compare_workdir: Path
         "compare", "fee", "--variants", SMALL_VARIANTS, "--runs", "2", "--out", out, "--workdir", compare_workdir
     )
     assert result.code == 0, result.stderr
-    assert "proofs side by side" in result.stderr and "fee" in result.stderr
+    assert "proofs side by side" in result.stdout and "fee" in result.stdout
     with open(out, newline="") as handle:
         table = list(csv.DictReader(handle))
     assert [row["variant"] for row in table] == SMALL_VARIANTS.split(",")
