@@ -14,7 +14,17 @@ from typing import Any
 import pytest
 
 from prover.errors import ChainError, TransactionReverted
-from prover.evm.client import Chain, call, connect, contract_at, decode_revert, deploy, estimate_gas, transact
+from prover.evm.client import (
+    Chain,
+    call,
+    connect,
+    contract_at,
+    decode_revert,
+    deploy,
+    estimate_gas,
+    send_transaction,
+    transact,
+)
 from prover.evm.deployments import deployments_path, load_deployments, record_deployment
 from prover.evm.node import DEV_ADDRESS, DEV_CHAIN_ID, DEV_PRIVATE_KEY, AnvilNode, advance_time, anvil_binary
 from prover.evm.solc import compile_sources
@@ -173,11 +183,15 @@ def test_connect_embedded_node(tmp_path: Path) -> None:
     assert pid is not None and not pid_alive(pid)
 
 
-def test_connect_external_needs_key(node: AnvilNode, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connect_external_without_key_reads_and_refuses_to_sign(
+    node: AnvilNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("PROVER_PRIVATE_KEY", raising=False)
-    with pytest.raises(ChainError) as info, connect(node.rpc_url, None):
-        pass
-    assert info.value.hint == "pass --private-key or set PROVER_PRIVATE_KEY"
+    with connect(node.rpc_url, None) as reader:
+        assert reader.account is None and reader.w3.eth.block_number >= 0
+        with pytest.raises(ChainError, match="no signing key") as info:
+            send_transaction(reader, "transfer", [], {"to": DEV_ADDRESS, "value": 1})
+        assert "--account NAME" in (info.value.hint or "")
     monkeypatch.setenv("PROVER_PRIVATE_KEY", DEV_PRIVATE_KEY)
     with connect(node.rpc_url) as external:
         assert external.chain_id == DEV_CHAIN_ID and external.node is None
