@@ -1,12 +1,12 @@
 """The README's command blocks run as written, in order, on a fresh clone.
 
 Every ```sh block of README.md after the first (the first is `make demo` / `make test`,
-which is how this suite itself runs) and every ```sh block of docs/solidity.md are run by
-one bash with `set -euo pipefail`, in a `git clone` of this repository, so a block that
-stops working fails here, not in front of a user. The clone borrows this checkout's
-`.venv` and `node_modules` (installing them again is what `make` does, and CI runs that
-from a clean clone). Signing keys, keystores and the registry record live in temp
-folders; the README's node listens on 127.0.0.1:8545 as it says.
+which is how this suite itself runs) is run by one bash with `set -euo pipefail`, in a
+`git clone` of this repository, so a block that stops working fails here, not in front
+of a user. The clone borrows this checkout's `.venv` and `node_modules` (installing them
+again is what `make` does, and CI runs that from a clean clone). Signing keys, keystores
+and the registry record live in temp folders; the README's node listens on
+127.0.0.1:8545 as it says.
 """
 
 from __future__ import annotations
@@ -49,14 +49,14 @@ def test_the_readme_has_runnable_blocks() -> None:
     assert len(blocks) >= 4 and all("prover" in block or "forge" in block for block in blocks[1:])
 
 
-def test_readme_and_solidity_guide_run_as_written(tmp_path: Path) -> None:
+def test_readme_runs_as_written(tmp_path: Path) -> None:
     if not _port_is_free(README_NODE_PORT):
         pytest.skip(f"127.0.0.1:{README_NODE_PORT} is taken by another process; the README's node needs it")
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
     for shared in (".venv", "node_modules"):
         (clone / shared).symlink_to(ROOT / shared)
-    blocks = sh_blocks(clone / "README.md")[1:] + sh_blocks(clone / "docs" / "solidity.md")
+    blocks = sh_blocks(clone / "README.md")[1:]
     script = clone / "walkthrough.sh"
     script.write_text(
         "set -euo pipefail\n"
