@@ -124,6 +124,24 @@ def built(tmp_path_factory: pytest.TempPathFactory, srs_cache: Path) -> Path:
     return workdir
 
 
+#: batch circuits the market tests settle several requests with: (reference model, batch, circuit name)
+BATCH_CIRCUITS = (("fee", 4, "fee_b4"),)
+
+
+@pytest.fixture(scope="session")
+def batch_built(built: Path) -> Path:
+    """The `built` workdir plus the batch circuits of BATCH_CIRCUITS (cached like `built`)."""
+    persistent = _persistent_cache()
+    target = built if persistent is None else persistent / "built"
+    with open((persistent or built) / "batch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for model, batch, name in BATCH_CIRCUITS:
+            build_reference(model, target, reporter=SilentReporter(), batch=batch, circuit_name=name)
+            if target != built and not (built / "circuits" / name).exists():
+                shutil.copytree(target / "circuits" / name, built / "circuits" / name)
+    return built
+
+
 @pytest.fixture
 def workdir_copy(built: Path, tmp_path: Path) -> Path:
     """A private copy of the built workdir, for tests that damage artifacts."""

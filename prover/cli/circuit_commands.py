@@ -31,6 +31,7 @@ from prover.cli.base import (
     overrides_from,
 )
 from prover.cli.render import RichReporter, models_table, print_fidelity, print_tuning, print_wide, show_table, stdout
+from prover.config import MAX_BATCH
 from prover.datasets import Dataset, load_dataset, sample, sample_count
 from prover.errors import ProverError, UnknownModelError
 from prover.proving.circuit import manifest_summary
@@ -108,7 +109,19 @@ def custom_circuits(workdir: Path) -> list[Manifest]:
 def build_command(
     name: Annotated[Optional[str], typer.Argument(help="Reference model name (see `prover models`).")] = None,
     onnx: Annotated[Optional[Path], typer.Option(help="Your own ONNX model instead of a reference one.")] = None,
-    circuit_name: Annotated[Optional[str], typer.Option("--name", help="Circuit name for --onnx.")] = None,
+    circuit_name: Annotated[
+        Optional[str], typer.Option("--name", help="Circuit name (--onnx: required; else default: the model's).")
+    ] = None,
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch",
+            min=1,
+            max=MAX_BATCH,
+            help="Inferences per proof: a graph taking N inputs at once (reference models, or an ONNX exported "
+            "with a fixed batch axis of N).",
+        ),
+    ] = 1,
     data: Annotated[Optional[Path], typer.Option(help="Calibration data for --onnx (ezkl input JSON).")] = None,
     holdout: Annotated[Optional[Path], typer.Option(help="Held-out data for the fidelity report (--onnx).")] = None,
     srs: Annotated[Optional[Path], typer.Option(help="Public SRS file; default: a cached, insecure dev SRS.")] = None,
@@ -186,6 +199,7 @@ def build_command(
             overrides=overrides,
             srs=srs,
             reporter=RichReporter(),
+            batch=batch,
         )
     else:
         if name is None:
@@ -200,7 +214,9 @@ def build_command(
                 f"no reference model or circuit built from your ONNX named {name!r}",
                 hint="see `prover models`, or build yours with `prover build --onnx`",
             )
-        circuit = build(name, workdir, overrides=overrides, srs=srs, reporter=RichReporter())
+        circuit = build(
+            name, workdir, overrides=overrides, srs=srs, reporter=RichReporter(), batch=batch, circuit_name=circuit_name
+        )
     published = None
     if publish:
         from prover.pipeline.reproduce import publish as publish_circuit

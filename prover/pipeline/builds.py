@@ -200,10 +200,17 @@ def build_onnx(
     *,
     srs: Path | None = None,
     reporter: Reporter | None = None,
+    batch: int = 1,
 ) -> Manifest:
-    """Build a circuit for a user's ONNX model with their calibration data."""
+    """Build a circuit for a user's ONNX model with their calibration data.
+
+    `batch` > 1 declares a graph exported with a fixed batch axis of that size (one proof
+    covers `batch` inferences, as the market's batch fulfilment needs): every input and
+    output must lead with it, and the data files hold one N-row sample per run.
+    """
     paths = circuit_paths(workdir, name)
     signature = inspect_onnx(user.onnx)  # fail before anything is written
+    check_batch_axis(signature, batch)
     for data in (user.calibration, user.heldout):
         if data is not None:
             dataset = load_dataset(data, signature.input_shapes)
@@ -213,6 +220,7 @@ def build_onnx(
         user_decision(signature, config.decision)  # a bad --decision fails before anything is built
     with build_lock(paths, on_wait=reporter.warn if reporter else None):  # else a logged warning
         stages = _Stages(paths, _fresh_manifest(paths, "onnx", config), reporter or SilentReporter())
+        stages.manifest.batch = batch
         fingerprint = {"onnx": sha256_file(user.onnx), "calibration": sha256_file(user.calibration)}
         outputs = {"onnx": paths.onnx, "calibration": paths.calibration}
         if user.heldout is not None:
@@ -223,6 +231,21 @@ def build_onnx(
             stages.manifest.files.pop("heldout", None)
         return _build_circuit(
             stages, config, srs, lambda graph: user_decision(graph, config.decision) if config.decision else None
+        )
+
+
+def check_batch_axis(signature: OnnxSignature, batch: int) -> None:
+    """A user's graph proves `batch` inferences only if its batch axis is fixed to that
+    size: a dynamic one is fixed to 1 for the circuit (see `inspect_onnx`)."""
+    if batch == 1:
+        return
+    shapes = [*signature.input_shapes, *signature.output_shapes]
+    if signature.fixed_axes or any(not shape or shape[0] != batch for shape in shapes):
+        found = sorted({shape[0] if shape else 1 for shape in shapes} | ({1} if signature.fixed_axes else set()))
+        raise SettingsError(
+            f"--batch {batch} needs a graph whose inputs and outputs all lead with a fixed batch axis of "
+            f"{batch}; this one leads with {', '.join(map(str, found))}",
+            hint=f"export the model with batch size {batch} fixed (torch.onnx.export on a {batch}-row example)",
         )
 
 
@@ -329,7 +352,7 @@ def build_model(
     """A reference model by name, or a circuit already built from a user's ONNX, rebuilt
     with `overrides` on top of its recorded config (in place, or as `circuit_name`).
 
-    A user's graph has its batch size fixed, so only reference models take `batch`.
+    A user's graph has its batch size fixed: `batch` only restates it (1 keeps it).
     """
     if name in REFERENCE_MODELS:
         return build_reference(
@@ -342,15 +365,15 @@ def build_model(
             f"no reference model or circuit built from your ONNX named {name!r}",
             hint="see `prover models`, or build yours with `prover build --onnx`",
         )
-    if batch != 1:
+    if batch not in (1, manifest.batch):  # 1 is the default: keep what the graph has
         raise SettingsError(
-            f"{name!r} is your own ONNX model, whose batch size is fixed in its graph",
-            hint="export it with the batch size you want and build that",
+            f"{name!r} is your own ONNX model, whose batch size ({manifest.batch}) is fixed in its graph",
+            hint="export it with the batch size you want and build that with --onnx ... --batch N",
         )
     heldout = paths.heldout if "heldout" in manifest.files else None
     user = UserModel(paths.onnx, paths.calibration, heldout)
     config = checked_config(manifest.config, overrides or {})
-    return build_onnx(circuit_name or name, workdir, user, config, srs=srs, reporter=reporter)
+    return build_onnx(circuit_name or name, workdir, user, config, srs=srs, reporter=reporter, batch=manifest.batch)
 
 
 def build(
@@ -364,6 +387,7 @@ def build(
     srs: Path | None = None,
     reporter: Reporter | None = None,
     batch: int = 1,
+    circuit_name: str | None = None,
 ) -> Circuit:
     """Build (or find cached) circuit `name` and open it: the library's one build call.
 
@@ -377,8 +401,10 @@ def build(
             raise ProverError("a model from ONNX needs calibration data", hint="pass data=calibration.json")
         config = checked_config(CircuitConfig(), overrides or {})
         manifest = build_onnx(
-            name, workdir, UserModel(Path(onnx), Path(data), holdout), config, srs=srs, reporter=reporter
+            name, workdir, UserModel(Path(onnx), Path(data), holdout), config, srs=srs, reporter=reporter, batch=batch
         )
     else:
-        manifest = build_model(name, workdir, overrides=overrides, srs=srs, reporter=reporter, batch=batch)
+        manifest = build_model(
+            name, workdir, overrides=overrides, srs=srs, reporter=reporter, batch=batch, circuit_name=circuit_name
+        )
     return open_circuit(manifest.name, workdir)

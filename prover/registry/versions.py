@@ -197,6 +197,8 @@ def register(
         "verifier": verifier,
         "parent": chosen_parent,
         "vk_sha256": circuit.manifest.files["vk"].sha256,
+        "circuit": name,  # what proves for this version (a keeper serving the model looks it up)
+        "batch": circuit.manifest.batch,  # inferences per proof
         "gas_used": int(receipt["gasUsed"]),
     }
     record_deployment(workdir, chain, model_key(name), entry)
