@@ -33,26 +33,23 @@ from prover.proving.memory import WorkerPlan
 from prover.proving.prove import ProvingFiles
 
 
-class ProcessPoolBackend:
-    """`plan.workers` spawned processes with `plan.threads` rayon threads each."""
+class _StagedPool:
+    """`plan.workers` spawned processes that staged one circuit's files at start-up."""
 
-    def __init__(self, plan: WorkerPlan) -> None:
-        self.plan = plan
+    def __init__(self, plan: WorkerPlan, circuit: Circuit) -> None:
+        self.stage_root = Path(tempfile.mkdtemp(prefix="prover-batch-", dir=_stage_parent(plan)))
+        self.executor = ProcessPoolExecutor(
+            plan.workers,
+            get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.stage_root, circuit.proving_files(), plan.threads),
+        )
 
-    def prove_many(self, circuit: Circuit, tasks: Sequence[ProofTask]) -> Iterator[ProofOutcome]:
-        files = circuit.proving_files()
-        stage_root = Path(tempfile.mkdtemp(prefix="prover-batch-", dir=_stage_parent(self.plan)))
-        executor: ProcessPoolExecutor | None = None
+    def prove(self, tasks: Sequence[ProofTask]) -> Iterator[ProofOutcome]:
         done = 0
         try:
-            executor = ProcessPoolExecutor(
-                self.plan.workers,
-                get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(stage_root, files, self.plan.threads),
-            )
             with _lean_spawn():  # workers are spawned by the first `workers` submits
-                futures = [executor.submit(_prove_one, task) for task in tasks]
+                futures = [self.executor.submit(_prove_one, task) for task in tasks]
             for future in as_completed(futures):
                 outcome = future.result()
                 done += 1
@@ -63,10 +60,52 @@ class ProcessPoolBackend:
                 "(killed for lack of memory, or it could not stage the keys)",
                 hint="retry with fewer --workers or a lower --memory-limit; check free space in /dev/shm",
             ) from None
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.stage_root, ignore_errors=True)
+
+
+class ProcessPoolBackend:
+    """`plan.workers` spawned processes with `plan.threads` rayon threads each, started for
+    one `prove_many` call and stopped after it (a batch from the CLI)."""
+
+    def __init__(self, plan: WorkerPlan) -> None:
+        self.plan = plan
+
+    def prove_many(self, circuit: Circuit, tasks: Sequence[ProofTask]) -> Iterator[ProofOutcome]:
+        pool = _StagedPool(self.plan, circuit)
+        try:
+            yield from pool.prove(tasks)
         finally:
-            if executor is not None:
-                executor.shutdown(wait=True, cancel_futures=True)
-            shutil.rmtree(stage_root, ignore_errors=True)
+            pool.close()
+
+
+class KeptPoolBackend:
+    """One pool per circuit, started at its first `prove_many` and kept until `close`: a
+    long-running prover (the market keeper) pays the workers' start-up and key staging
+    once per circuit, not once per batch. A pool whose worker died is dropped and started
+    afresh by the next call."""
+
+    def __init__(self, plan: WorkerPlan) -> None:
+        self.plan = plan
+        self._pools: dict[Path, _StagedPool] = {}
+
+    def prove_many(self, circuit: Circuit, tasks: Sequence[ProofTask]) -> Iterator[ProofOutcome]:
+        key = circuit.paths.root
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _StagedPool(self.plan, circuit)
+        try:
+            yield from pool.prove(tasks)
+        except ProverError:
+            self._pools.pop(key).close()
+            raise
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
 
 
 def _stage_parent(plan: WorkerPlan) -> str | None:
