@@ -3,10 +3,12 @@ never sends a transaction twice or loses one.
 
 A keeper watches a market for requests, locks them, proves them and fulfils them. These
 modules know nothing of the market: `Outbox` records requests, transactions and the log
-cursor in SQLite (write-ahead, one keeper per file).
+cursor in SQLite (write-ahead, one keeper per file); `Sender` simulates, prices, signs,
+records, broadcasts, bumps and, after a restart, resumes one key's transactions.
 """
 
 from prover.keeper.database import outbox_path
+from prover.keeper.fees import bumped_fees, market_fees, safe_block
 from prover.keeper.outbox import Outbox
 from prover.keeper.records import (
     FULFIL,
@@ -23,6 +25,7 @@ from prover.keeper.records import (
     TxState,
     UnsignedTx,
 )
+from prover.keeper.sender import Sender, SenderConfig, StuckTransaction, TransactionReplaced
 from prover.keeper.work import NextStep, PendingWork, Resumable
 
 __all__ = [
@@ -40,8 +43,15 @@ __all__ = [
     "RequestRow",
     "RequestState",
     "Resumable",
+    "Sender",
+    "SenderConfig",
+    "StuckTransaction",
+    "TransactionReplaced",
     "TxRow",
     "TxState",
     "UnsignedTx",
+    "bumped_fees",
+    "market_fees",
     "outbox_path",
+    "safe_block",
 ]
