@@ -173,6 +173,9 @@ interface IInferenceMarketErrors {
     error VersionRevoked(uint256 modelId, uint32 version);
     /// @notice The version does not serve requests (never served, or retired).
     error VersionNotServing(uint256 modelId, uint32 version);
+    /// @notice The version is verified through a VKA digest (ezkl's reusable verifier), whose
+    /// calldata is not `IHalo2Verifier.verifyProof`'s: no proof of it could settle a request.
+    error UnsupportedVerifier(uint256 modelId, uint32 version);
     /// @notice The model has no offer, or it is closed, or it serves no version yet.
     error NoOpenOffer(uint256 modelId);
     /// @notice The requester is not on the model's allowlist in the registry.
