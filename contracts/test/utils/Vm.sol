@@ -8,6 +8,32 @@ pragma solidity ^0.8.20;
 /// reference), so a suite can move to forge-std's `Vm` unchanged.
 /// @dev TEST ONLY: these calls exist only inside forge's EVM.
 interface Vm {
+    /// @notice Gas figures of the last call a test made (`lastCallGas`).
+    struct Gas {
+        uint64 gasLimit;
+        uint64 gasTotalUsed;
+        uint64 gasMemoryUsed;
+        int64 gasRefunded;
+        uint64 gasRemaining;
+    }
+
+    /// @notice The gas the callee of the last call used (its own frame: not the caller's
+    /// encoding of the arguments).
+    function lastCallGas() external view returns (Gas memory gas);
+
+    /// @notice A log recorded after `recordLogs`.
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
+    /// @notice Records every log emitted from now on (read them with `getRecordedLogs`).
+    function recordLogs() external;
+
+    /// @notice The logs recorded since `recordLogs` or the last call to this, which clears them.
+    function getRecordedLogs() external returns (Log[] memory logs);
+
     /// @notice Sets `block.timestamp`.
     function warp(uint256 newTimestamp) external;
 
