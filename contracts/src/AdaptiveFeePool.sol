@@ -3,6 +3,7 @@ pragma solidity ^0.8.20;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {FeeFeatures} from "./FeeFeatures.sol";
 import {IHalo2Verifier} from "./IHalo2Verifier.sol";
 import {IModelRegistry} from "./IModelRegistry.sol";
 import {OwnableNoRenounce} from "./OwnableNoRenounce.sol";
@@ -17,19 +18,22 @@ import {ZkmlConsumer} from "./ZkmlConsumer.sol";
 /// contract supplies the inputs it expects (features recomputed from its prices), keys
 /// freshness on the epoch, and keeps only its fee policy. Ownership (two-step, never
 /// renounced: `OwnableNoRenounce`) and the pause switch are OpenZeppelin's. The input
-/// features must match `models/fee.py` (`fixed_point_features`) bit for bit.
+/// features are `FeeFeatures`' (they must match `models/fee.py`'s `fixed_point_features`
+/// bit for bit).
 contract AdaptiveFeePool is ZkmlConsumer, OwnableNoRenounce, Pausable {
     /// @notice Prices per model window; the last one is the reference price.
+    /// @dev `FeeFeatures.WINDOW`, as a literal: an array length cannot name a library's
+    /// constant (the suite checks they are equal).
     uint256 public constant WINDOW = 9;
-    /// @notice Input features per proof (one per older price in the window).
+    /// @notice Input features per proof (one per older price in the window): `FeeFeatures.COUNT`.
     uint256 public constant N_FEATURES = WINDOW - 1;
     /// @notice Features are percent deviations from the latest price.
-    int256 public constant FEATURE_MULTIPLIER = 100;
+    int256 public constant FEATURE_MULTIPLIER = FeeFeatures.MULTIPLIER;
     /// @notice The model's input domain: each feature saturates to +-FEATURE_LIMIT_PCT percent.
     /// @dev The circuit was calibrated on that whole box, so every window the pool can hold
     /// (a 50% crash in one step, a run of spikes) has inputs a proof can be made for, and the
     /// fee stays live exactly when it should move (DESIGN.md rule 6).
-    int256 public constant FEATURE_LIMIT_PCT = 100;
+    int256 public constant FEATURE_LIMIT_PCT = FeeFeatures.LIMIT_PCT;
     /// @notice Fees are in basis points, at most 100%.
     uint16 public constant MAX_BPS = 10_000;
     /// @notice `lastUpdateEpoch` before the first update (no epoch can reach it).
@@ -273,18 +277,10 @@ contract AdaptiveFeePool is ZkmlConsumer, OwnableNoRenounce, Pausable {
     /// @param window WINDOW prices, oldest first, each 0 < price < 2**128 (`InvalidPrice`).
     /// @return inputs N_FEATURES felts.
     function featuresOf(uint256[WINDOW] memory window) public view returns (uint256[] memory inputs) {
-        for (uint256 k = 0; k < WINDOW; ++k) {
-            if (window[k] == 0 || window[k] >= 2 ** 128) revert InvalidPrice();
-        }
-        int256 latest = int256(window[WINDOW - 1]);
-        int256 unit = int256(uint256(1) << inputScale);
-        int256 limit = FEATURE_LIMIT_PCT * unit;
+        int256[N_FEATURES] memory features = FeeFeatures.compute(window, inputScale);
         inputs = new uint256[](N_FEATURES);
         for (uint256 i = 0; i < N_FEATURES; ++i) {
-            int256 feature = (int256(window[i]) - latest) * FEATURE_MULTIPLIER * unit / latest;
-            if (feature > limit) feature = limit;
-            else if (feature < -limit) feature = -limit;
-            inputs[i] = _encodeSigned(feature);
+            inputs[i] = _encodeSigned(features[i]);
         }
     }
 
