@@ -86,6 +86,19 @@ def sample(dataset: Dataset, index: int) -> Dataset:
     return [array[index : index + 1] for array in dataset]
 
 
+def batched(array: np.ndarray, batch: int) -> np.ndarray:
+    """(n, *shape) -> (n // batch, batch, *shape): one row per run of a graph taking `batch`
+    inputs. A last, partial group is dropped rather than padded with made-up inputs."""
+    groups = len(array) // batch
+    return array[: groups * batch].reshape(groups, batch, *array.shape[1:])
+
+
+def regrouped(dataset: Dataset, batch: int) -> Dataset:
+    """Samples of a batch-1 graph ((n, 1, *rest) per input) as samples of its batch-N form
+    ((n // N, N, *rest)); a partial last group is dropped."""
+    return [batched(array.reshape(len(array), *array.shape[2:]), batch) for array in dataset]
+
+
 def to_input_json(dataset: Dataset) -> dict[str, Any]:
     return {"input_data": [np.asarray(a, dtype=np.float64).ravel().tolist() for a in dataset]}
 

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from models import REFERENCE_MODELS, get_model
@@ -28,7 +24,6 @@ from prover.artifacts import (
     FileRecord,
     Manifest,
     StageRecord,
-    atomic_path,
     build_lock,
     circuit_paths,
     load_manifest,
@@ -39,28 +34,26 @@ from prover.artifacts import (
     write_json_atomic,
 )
 from prover.config import MAX_BATCH, CircuitConfig, checked_config
-from prover.datasets import check_finite, check_kinds, load_dataset, to_input_json
+from prover.datasets import batched, check_finite, check_kinds, load_dataset, to_input_json
 from prover.errors import ProverError, SettingsError, UnknownModelError
-from prover.pipeline.bounds import Decision, accuracy_bounds, parse_decision
+from prover.pipeline.bounds import Decision, accuracy_bounds
 from prover.pipeline.compile import compile_circuit, setup_keys
-from prover.pipeline.export import OPSET, OnnxSignature, copy_onnx, export_torch, inspect_onnx, run_onnx
+from prover.pipeline.export import (
+    OPSET,
+    OnnxSignature,
+    export_torch,
+    inspect_onnx,
+    run_onnx,
+)
 from prover.pipeline.fidelity import measure_fidelity, per_inference
 from prover.pipeline.search import TuningData
 from prover.pipeline.settings import make_settings, read_info
 from prover.pipeline.srs import DEV_SRS_WARNING, dev_srs, supplied_srs
 from prover.pipeline.tuner import TUNER_VERSION, TuningFailed
+from prover.pipeline.user_model import UserModel, check_batch_axis, import_user_model, user_decision
 from prover.progress import Reporter, SilentReporter, timed_stage
 from prover.provenance import ProvenanceTracker, write_training_data
 from prover.proving.circuit import Circuit, open_circuit
-
-
-@dataclass(frozen=True)
-class UserModel:
-    """A user's own ONNX model and the data to calibrate (and optionally judge) it on."""
-
-    onnx: Path
-    calibration: Path
-    heldout: Path | None = None
 
 
 class _Stages:
@@ -172,7 +165,7 @@ def _export_reference(model: ReferenceModel, paths: CircuitPaths, batch: int) ->
     """Train under a provenance tracker, export, and write the lineage that links the
     training data file, the minibatch stream, the final weights and the ONNX file."""
     paths.root.mkdir(parents=True, exist_ok=True)
-    calibration, heldout = _batched(model.calibration_set(), batch), _batched(model.heldout_set(), batch)
+    calibration, heldout = batched(model.calibration_set(), batch), batched(model.heldout_set(), batch)
     inputs, targets = model.training_tensors()
     write_training_data(paths.training_data, {"x": inputs, "y": targets})
     with ProvenanceTracker(model.name, seeds={"model": model.seed}) as run:
@@ -183,13 +176,6 @@ def _export_reference(model: ReferenceModel, paths: CircuitPaths, batch: int) ->
     run.write(paths.lineage)
     write_json_atomic(paths.calibration, to_input_json([calibration]))
     write_json_atomic(paths.heldout, to_input_json([heldout]))
-
-
-def _batched(array: np.ndarray, batch: int) -> np.ndarray:
-    """(n, *shape) -> (n // batch, batch, *shape): one row per run of a graph taking `batch`
-    inputs. A last, partial group is dropped rather than padded with made-up inputs."""
-    groups = len(array) // batch
-    return array[: groups * batch].reshape(groups, batch, *array.shape[1:])
 
 
 def build_onnx(
@@ -204,13 +190,14 @@ def build_onnx(
 ) -> Manifest:
     """Build a circuit for a user's ONNX model with their calibration data.
 
-    `batch` > 1 declares a graph exported with a fixed batch axis of that size (one proof
-    covers `batch` inferences, as the market's batch fulfilment needs): every input and
-    output must lead with it, and the data files hold one N-row sample per run.
+    `batch` > 1 makes one proof cover `batch` inferences (the market's batch fulfilment):
+    a graph with a dynamic batch axis gets it fixed to `batch`, and its data (one sample
+    per row) is grouped `batch` rows per run; a graph exported with a fixed batch axis of
+    that size is taken as it is, with its data already grouped.
     """
     paths = circuit_paths(workdir, name)
     signature = inspect_onnx(user.onnx)  # fail before anything is written
-    check_batch_axis(signature, batch)
+    regroup = check_batch_axis(signature, batch)
     for data in (user.calibration, user.heldout):
         if data is not None:
             dataset = load_dataset(data, signature.input_shapes)
@@ -222,48 +209,20 @@ def build_onnx(
         stages = _Stages(paths, _fresh_manifest(paths, "onnx", config), reporter or SilentReporter())
         stages.manifest.batch = batch
         fingerprint = {"onnx": sha256_file(user.onnx), "calibration": sha256_file(user.calibration)}
+        if batch != 1:
+            fingerprint["batch"] = str(batch)  # absent for 1, so existing builds stay cached
         outputs = {"onnx": paths.onnx, "calibration": paths.calibration}
         if user.heldout is not None:
             fingerprint["heldout"] = sha256_file(user.heldout)
             outputs["heldout"] = paths.heldout
-        stages.run("import", fingerprint, outputs, lambda: _import_user_model(user, paths))
+        stages.run(
+            "import", fingerprint, outputs, lambda: import_user_model(user, paths, batch if regroup else 1, signature)
+        )
         if user.heldout is None:
             stages.manifest.files.pop("heldout", None)
         return _build_circuit(
             stages, config, srs, lambda graph: user_decision(graph, config.decision) if config.decision else None
         )
-
-
-def check_batch_axis(signature: OnnxSignature, batch: int) -> None:
-    """A user's graph proves `batch` inferences only if its batch axis is fixed to that
-    size: a dynamic one is fixed to 1 for the circuit (see `inspect_onnx`)."""
-    if batch == 1:
-        return
-    shapes = [*signature.input_shapes, *signature.output_shapes]
-    if signature.fixed_axes or any(not shape or shape[0] != batch for shape in shapes):
-        found = sorted({shape[0] if shape else 1 for shape in shapes} | ({1} if signature.fixed_axes else set()))
-        raise SettingsError(
-            f"--batch {batch} needs a graph whose inputs and outputs all lead with a fixed batch axis of "
-            f"{batch}; this one leads with {', '.join(map(str, found))}",
-            hint=f"export the model with batch size {batch} fixed (torch.onnx.export on a {batch}-row example)",
-        )
-
-
-def user_decision(signature: OnnxSignature, spec: str) -> Decision:
-    """--decision for a user's graph, over its own output tensors."""
-    sizes = [math.prod(shape) for shape in signature.output_shapes]
-    return parse_decision(spec, sizes, signature.output_shapes)
-
-
-def _import_user_model(user: UserModel, paths: CircuitPaths) -> None:
-    paths.root.mkdir(parents=True, exist_ok=True)
-    copy_onnx(user.onnx, paths.onnx)
-    copies = [(user.calibration, paths.calibration)]
-    if user.heldout is not None:
-        copies.append((user.heldout, paths.heldout))
-    for source, target in copies:
-        with atomic_path(target) as tmp:
-            shutil.copyfile(source, tmp)
 
 
 def _build_circuit(

@@ -180,6 +180,31 @@ def copy_onnx(source: Path, target: Path) -> None:
             shutil.copyfile(source, tmp)
 
 
+def fix_batch_axis(path: Path, batch: int) -> None:
+    """Rewrite a graph whose leading (batch) axis is dynamic so that it is `batch`: in its
+    inputs, its outputs and every shape annotation that names the same symbol. ezkl then
+    sees a graph of `batch` samples per run, and nothing downstream needs to know."""
+    model = onnx.load(str(path))
+    symbols: set[str] = set()
+    for item in model.graph.input:
+        dims = item.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            if dims[0].dim_param:
+                symbols.add(dims[0].dim_param)
+            dims[0].dim_value = batch
+    for item in [*model.graph.output, *model.graph.value_info]:
+        dims = item.type.tensor_type.shape.dim
+        for position, dim in enumerate(dims):
+            if dim.dim_param in symbols or (position == 0 and not dim.dim_value and not dim.dim_param):
+                dim.dim_value = batch
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        raise ModelLoadError(f"cannot fix the batch axis of {path} to {batch}: {first_line(exc)}") from None
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(model.SerializeToString())
+
+
 def _file_key(path: Path) -> tuple[str, int, int]:
     """Cache key of a file's current content: a rewritten file is inspected again."""
     try:

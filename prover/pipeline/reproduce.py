@@ -29,9 +29,10 @@ from pydantic import BaseModel
 from prover import ezkl_api
 from prover.artifacts import sha256_file, write_bytes_atomic
 from prover.config import CircuitConfig
-from prover.pipeline.builds import UserModel, build_onnx, build_reference
+from prover.pipeline.builds import build_onnx, build_reference
 from prover.pipeline.srs import reference_srs
 from prover.pipeline.tuner import TUNER_VERSION
+from prover.pipeline.user_model import UserModel
 from prover.progress import Reporter
 from prover.provenance import Lineage
 from prover.proving.circuit import Circuit, open_circuit
