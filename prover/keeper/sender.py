@@ -276,6 +276,10 @@ class Sender:
                 return self._settle(row, attempt.tx_hash, receipt)
         if not consumed:
             return None
+        if any(known_to_node(self.w3, attempt.tx_hash) for attempt in self.outbox.attempts(row.id)):
+            # the node counted the nonce before its receipt could be read (seen on anvil under
+            # load): one of ours holds it, so the next poll finds the receipt
+            return None
         message = f"{row.kind}: nonce {row.nonce} was used by another transaction; none of {row.attempts} attempts"
         replaced = self.outbox.settle(row.id, TxState.REPLACED, error=message)
         self.reporter.warn(message)

@@ -140,13 +140,17 @@ def prove_requests(circuit: Circuit, shape: Shape, requests: Sequence[Sequence[i
     each request's inputs in its slot before anything is sent: a mismatch here would only
     cost a reverted `fulfil` (`InputsMismatch`) later."""
     result = circuit.prove_sample(batch_sample(circuit, shape, requests), proof_out, source="market requests")
-    instances = result.proof.instances
+    check_slots(circuit.name, shape, result.proof.instances, requests)
+    return result
+
+
+def check_slots(name: str, shape: Shape, instances: Sequence[int], requests: Sequence[Sequence[int]]) -> None:
+    """The proof's instances are the market's layout with each request's inputs in its slot."""
     if len(instances) != shape.instance_count:
         raise ProverError(
             f"the proof has {len(instances)} instances, the market expects {shape.instance_count} for "
-            f"{circuit.name!r}; the served shape does not match the circuit"
+            f"{name!r}; the served shape does not match the circuit"
         )
     for slot, fixed in enumerate(requests):
         if slot_inputs(shape, instances, slot) != list(fixed):
             raise ProverError(f"slot {slot} of the proof does not carry its request's inputs (input scale mismatch?)")
-    return result

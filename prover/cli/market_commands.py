@@ -1,0 +1,380 @@
+"""The inference market's sides: owners (`prover market ...`), requesters (`request`,
+`result`, `refund`), everyone (`withdraw`), and a faucet token on dev chains (`prover token`).
+
+All of them work on the chain the market lives on (`--rpc-url` or `$PROVER_RPC_URL`, e.g. a
+`prover node`): an embedded anvil would vanish with the command, market and all. Reads
+(`result`, `market status`) need no key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from prover.cli.base import (
+    AccountOpt,
+    JsonOpt,
+    KeyOpt,
+    PasswordFileOpt,
+    WorkdirOpt,
+    app,
+    emit_json,
+    handles_errors,
+    signer,
+)
+from prover.cli.render import err, show_table, stdout
+from prover.errors import ChainError
+
+if TYPE_CHECKING:
+    from prover.market.operations import Sent
+
+market_app = typer.Typer(
+    help="The inference market: deploy it, offer a model for sale, see what is open.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(market_app, name="market")
+token_app = typer.Typer(
+    help="A test stablecoin with a faucet, for dev chains only.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(token_app, name="token")
+
+RpcOpt = Annotated[
+    Optional[str],
+    typer.Option("--rpc-url", envvar="PROVER_RPC_URL", help="The chain the market lives on (required)."),
+]
+MarketOpt = Annotated[
+    Optional[str],
+    typer.Option("--market", help="The market's address; default: the one `prover market deploy` recorded."),
+]
+TokenOpt = Annotated[
+    Optional[str],
+    typer.Option("--token", help="ERC-20 address; default: the test token `prover token deploy` recorded."),
+]
+RequestIdArg = Annotated[int, typer.Argument(help="The request id `prover request` printed.", min=1)]
+
+
+def _chain_url(rpc_url: str | None) -> str:
+    if rpc_url is None:
+        raise ChainError(
+            "the market lives on a chain that outlasts one command",
+            hint="start one with `prover node`, then pass --rpc-url URL (or set PROVER_RPC_URL)",
+        )
+    return rpc_url
+
+
+def _sent(label: str, sent: Sent) -> tuple[str, str]:
+    return label, f"{sent.tx_hash} (block {sent.block}, gas {sent.gas_used:,})"
+
+
+@market_app.command("deploy")
+@handles_errors
+def market_deploy_command(
+    registry: Annotated[
+        Optional[str], typer.Option(help="The model registry; default: the workdir's, else the chain's.")
+    ] = None,
+    fee_recipient: Annotated[
+        Optional[str], typer.Option(help="Who receives protocol fees; default: the deployer.")
+    ] = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Deploy an inference market over the model registry, owned by the signer."""
+    from prover.evm.client import connect
+    from prover.market.contract import deploy_market
+    from prover.registry.contract import open_registry
+
+    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
+        registry_contract = open_registry(chain, workdir, registry, deploy_if_missing=True)
+        market = deploy_market(chain, workdir, registry_contract.address, fee_recipient)
+    document = {"chain_id": chain.chain_id, "market": market.address, "registry": registry_contract.address}
+    if json_out:
+        emit_json(document)
+    else:
+        show_table(f"InferenceMarket on chain {chain.chain_id}", [(k, str(v)) for k, v in document.items()])
+
+
+@market_app.command("offer")
+@handles_errors
+def market_offer_command(
+    name: Annotated[str, typer.Argument(help="The registered circuit whose model to sell.")],
+    price: Annotated[str, typer.Option(help="Price per inference, in token units (e.g. 0.25).")],
+    token: TokenOpt = None,
+    payee: Annotated[
+        Optional[str], typer.Option(help="Who receives the price (a splitter, a multisig); default: the signer.")
+    ] = None,
+    lock_stake: Annotated[str, typer.Option(help="What a prover posts per request it locks.")] = "0",
+    lock_window: Annotated[int, typer.Option(help="Seconds a prover's lock lasts.", min=5)] = 120,
+    market: MarketOpt = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Sell inferences of NAME's model: set its offer and serve its registered version (model owner only)."""
+    from prover.evm.client import connect
+    from prover.market.actions import offer
+    from prover.market.contract import open_market
+    from prover.market.token import token_address
+
+    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
+        contract = open_market(chain, workdir, market)
+        report = offer(
+            chain,
+            workdir,
+            contract,
+            name,
+            token=token_address(chain, workdir, token),
+            price=price,
+            payee=payee,
+            lock_stake=lock_stake,
+            lock_window_s=lock_window,
+        )
+    if json_out:
+        emit_json(
+            report.__dict__
+            | {"shape": report.shape.__dict__, "transactions": [t.__dict__ for t in report.transactions]}
+        )
+    else:
+        show_table(f"offer on market {contract.address}", report.summary())
+
+
+@market_app.command("retire")
+@handles_errors
+def market_retire_command(
+    model: Annotated[int, typer.Option("--model", help="The model id.", min=1)],
+    version: Annotated[int, typer.Option("--version", help="The serving version to retire.", min=1)],
+    market: MarketOpt = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
+    workdir: WorkdirOpt = Path("."),
+) -> None:
+    """Stop a version serving: its open requests become refundable (model owner only)."""
+    from prover.evm.client import connect, transact
+    from prover.market.contract import open_market
+    from prover.market.operations import Sent
+
+    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
+        contract = open_market(chain, workdir, market)
+        sent = Sent.of(transact(chain, contract, "retireVersion", model, version))
+    show_table(f"retired version {version} of model {model}", [_sent("tx", sent)])
+
+
+@market_app.command("close")
+@handles_errors
+def market_close_command(
+    model: Annotated[int, typer.Option("--model", help="The model id.", min=1)],
+    market: MarketOpt = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
+    workdir: WorkdirOpt = Path("."),
+) -> None:
+    """Stop new requests for a model; open ones stay fulfillable (model owner only)."""
+    from prover.evm.client import connect, transact
+    from prover.market.contract import open_market
+    from prover.market.operations import Sent
+
+    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
+        contract = open_market(chain, workdir, market)
+        sent = Sent.of(transact(chain, contract, "closeOffer", model))
+    show_table(f"closed the offer of model {model}", [_sent("tx", sent)])
+
+
+@market_app.command("status")
+@handles_errors
+def market_status_command(
+    market: MarketOpt = None,
+    rpc_url: RpcOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Requests by status, what the market holds per token, and your credits (no key needed)."""
+    from prover.evm.client import connect
+    from prover.market.contract import open_market
+    from prover.market.status import market_status
+
+    with connect(_chain_url(rpc_url), None) as chain:
+        contract = open_market(chain, workdir, market)
+        status = market_status(chain, workdir, contract)
+    if json_out:
+        emit_json(status.document())
+    else:
+        show_table(f"InferenceMarket {contract.address} on chain {chain.chain_id}", status.summary())
+
+
+@app.command("request")
+@handles_errors
+def request_command(
+    name: Annotated[str, typer.Argument(help="The circuit whose model to ask (its input scale encodes --input).")],
+    input_file: Annotated[Path, typer.Option("--input", help="One inference's input (ezkl input JSON).")],
+    prover_fee: Annotated[str, typer.Option(help="What the prover earns on top of the price, in token units.")] = "0",
+    deadline: Annotated[int, typer.Option(help="Seconds the request stays fulfillable.", min=1)] = 600,
+    model: Annotated[
+        Optional[int], typer.Option("--model", help="Model id; default: the one this workdir registered NAME as.")
+    ] = None,
+    market: MarketOpt = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Pay for one proven inference: approve the escrow, request, print the request id."""
+    from prover.evm.client import connect
+    from prover.market.actions import request
+    from prover.market.contract import open_market
+
+    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
+        contract = open_market(chain, workdir, market)
+        report = request(
+            chain, workdir, contract, name, input_file, model_id=model, prover_fee=prover_fee, ttl_s=deadline
+        )
+    if json_out:
+        emit_json({"request_id": report.request_id, "model_id": report.model_id, "tx_hash": report.sent.tx_hash})
+    else:
+        show_table(f"requested an inference of {name}", report.summary())
+
+
+@app.command("result")
+@handles_errors
+def result_command(
+    request_id: RequestIdArg,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for a settlement (0: read once).", min=0)] = 0,
+    market: MarketOpt = None,
+    rpc_url: RpcOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """A request's status and proven outputs, waiting up to --wait seconds for it to settle (no key needed)."""
+    from prover.evm.client import connect
+    from prover.market.actions import result
+    from prover.market.contract import RequestStatus, open_market
+    from prover.market.operations import wait_for_settlement
+
+    with connect(_chain_url(rpc_url), None) as chain:
+        contract = open_market(chain, workdir, market)
+        if wait > 0:
+            with err.status(f"waiting for request {request_id} to be fulfilled", spinner="dots"):
+                wait_for_settlement(chain, contract, request_id, wait)
+        names = sorted(path.parent.name for path in (workdir / "circuits").glob("*/manifest.json"))
+        report = result(chain, workdir, contract, request_id, names)
+    if json_out:
+        emit_json(report.document())
+        return
+    values = report.values()
+    rows = [
+        ("request", f"{request_id}: model {report.request.model_id} version {report.request.version}"),
+        ("status", report.status.name.lower()),
+    ]
+    if report.status is RequestStatus.FULFILLED:
+        shown = ", ".join(f"{v:.6g}" for v in values) if values is not None else ", ".join(map(str, report.outputs))
+        rows.append(("outputs", shown + ("" if values is not None else " (fixed point; no local circuit to scale)")))
+    elif report.status is RequestStatus.OPEN:
+        rows.append(("deadline", str(report.request.deadline)))
+    if report.tx_hash:
+        rows.append(("tx", report.tx_hash))
+    show_table(f"request {request_id}", rows)
+    if report.status is RequestStatus.OPEN and wait > 0:
+        raise typer.Exit(1)
+
+
+@app.command("refund")
+@handles_errors
+def refund_command(
+    request_id: RequestIdArg,
+    market: MarketOpt = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
+    workdir: WorkdirOpt = Path("."),
+) -> None:
+    """Credit an unfulfilled request's escrow back to its requester (past its deadline, or its version retired)."""
+    from prover.evm.client import connect
+    from prover.market.contract import open_market
+    from prover.market.operations import refund_request
+
+    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
+        sent = refund_request(chain, open_market(chain, workdir, market), request_id)
+    show_table(f"refunded request {request_id}", [_sent("tx", sent), ("next", "the requester runs `prover withdraw`")])
+
+
+@app.command("withdraw")
+@handles_errors
+def withdraw_command(
+    token: TokenOpt = None,
+    market: MarketOpt = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
+    workdir: WorkdirOpt = Path("."),
+) -> None:
+    """Pay out your credit on the market (earnings, refunds, returned stakes) in one token."""
+    from prover.evm.client import connect
+    from prover.market.contract import open_market
+    from prover.market.operations import withdraw_credit
+    from prover.market.token import token_address
+
+    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
+        amount, sent = withdraw_credit(chain, open_market(chain, workdir, market), token_address(chain, workdir, token))
+    show_table("withdrawn", [("amount", f"{amount:,} units"), _sent("tx", sent)])
+
+
+@token_app.command("deploy")
+@handles_errors
+def token_deploy_command(
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
+    workdir: WorkdirOpt = Path("."),
+) -> None:
+    """Deploy the test stablecoin (tUSD, 6 decimals, a public faucet) on a dev chain."""
+    from prover.evm.client import connect
+    from prover.market.token import deploy_test_token
+
+    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
+        token = deploy_test_token(chain, workdir)
+    stdout.print(token.address)
+
+
+@token_app.command("mint")
+@handles_errors
+def token_mint_command(
+    amount: Annotated[str, typer.Option(help="Amount in token units (e.g. 100).")],
+    to: Annotated[Optional[str], typer.Option(help="Recipient; default: the signer.")] = None,
+    token: TokenOpt = None,
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
+    workdir: WorkdirOpt = Path("."),
+) -> None:
+    """Mint test stablecoins from the faucet (dev chains only)."""
+    from prover.evm.client import connect
+    from prover.market.contract import to_units, token_contract, token_decimals
+    from prover.market.token import mint, token_address
+
+    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
+        contract = token_contract(chain, workdir, token_address(chain, workdir, token))
+        recipient = to or chain.address
+        sent = mint(chain, contract, recipient, to_units(amount, token_decimals(chain, contract)))
+    show_table(f"minted {amount} to {recipient}", [_sent("tx", sent)])
