@@ -35,16 +35,40 @@ contract FeeFeaturesTest is Test {
         assertEq(pool.FEATURE_LIMIT_PCT(), FeeFeatures.LIMIT_PCT, "saturation");
     }
 
+    /// @notice The formula as the pool first wrote it, with checked arithmetic: the reference
+    /// the library's unchecked version must equal.
+    function _reference(uint256[9] memory window, uint8 scale) internal pure returns (int256[8] memory features) {
+        int256 latest = int256(window[8]);
+        int256 unit = int256(uint256(1) << scale);
+        int256 limit = 100 * unit;
+        for (uint256 i = 0; i < 8; ++i) {
+            int256 feature = (int256(window[i]) - latest) * 100 * unit / latest;
+            if (feature > limit) feature = limit;
+            else if (feature < -limit) feature = -limit;
+            features[i] = feature;
+        }
+    }
+
+    function testFuzz_Compute_EqualsTheCheckedReference(uint256[9] memory window, uint8 scale) public view {
+        for (uint256 k = 0; k < 9; ++k) {
+            window[k] = bound(window[k], 1, 2 ** 128 - 1);
+        }
+        scale = uint8(bound(scale, 0, 64));
+        int256[8] memory features = harness.compute(window, scale);
+        int256[8] memory expected = _reference(window, scale);
+        for (uint256 i = 0; i < 8; ++i) {
+            assertEq(features[i], expected[i], "same value");
+        }
+    }
+
     function testFuzz_ThePoolEncodesTheLibrarysFeatures(uint256[9] memory window) public view {
         for (uint256 k = 0; k < 9; ++k) {
             window[k] = bound(window[k], 1, 2 ** 128 - 1);
         }
         int256[8] memory features = harness.compute(window, FeePools.INPUT_SCALE);
         uint256[] memory felts = pool.featuresOf(window);
-        int256 limit = 100 * int256(uint256(1) << FeePools.INPUT_SCALE);
         for (uint256 i = 0; i < 8; ++i) {
             assertEq(felts[i], Felt.encode(features[i]), "felt of the feature");
-            assertTrue(features[i] <= limit && features[i] >= -limit, "saturated to +-100 %");
         }
     }
 
@@ -56,6 +80,25 @@ contract FeeFeaturesTest is Test {
         assertEq(features[7], 50, "+50 %");
         features = harness.compute(window, 64);
         assertEq(features[7], 50 * int256(uint256(1) << 64), "the largest scale");
+    }
+
+    function test_Compute_RefusesScalesAbove64() public {
+        uint256[9] memory window = [uint256(1), 1, 1, 1, 1, 1, 1, 1, 1];
+        vm.expectRevert(abi.encodeWithSelector(FeeFeatures.InvalidScale.selector, 65));
+        harness.compute(window, 65);
+    }
+
+    /// @notice The extremes of the domain, prices 1 and 2**128 - 1 at scale 64: the
+    /// arithmetic's largest magnitudes, exact (unchecked in the library, proven safe here).
+    function test_Compute_Extremes() public view {
+        uint256 top = 2 ** 128 - 1;
+        int256 limit = 100 * int256(uint256(1) << 64);
+        int256[8] memory features = harness.compute([top, 1, top, 1, top, 1, top, 1, 1], 64);
+        assertEq(features[0], limit, "+(2**128 - 2) * 100 %: saturated");
+        assertEq(features[1], 0, "no change");
+        features = harness.compute([uint256(1), top, 1, top, 1, top, 1, top, top], 64);
+        assertEq(features[0], -limit + 1, "-(1 - 1/(2**128 - 1)) * 100 %, truncated toward zero");
+        assertEq(features[1], 0, "no change");
     }
 
     function test_Compute_RefusesInvalidPrices() public {
