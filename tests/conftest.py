@@ -27,7 +27,7 @@ from prover.artifacts import Manifest
 from prover.pipeline.builds import build_reference
 from prover.progress import SilentReporter
 
-pytest_plugins = ["contract_env"]
+pytest_plugins = ["contract_env", "market_env"]
 
 PROVER = Path(sys.executable).with_name("prover")
 #: the variants the suite compares: one of each kind that builds in under a minute for fee

@@ -16,7 +16,7 @@ from web3.contract import Contract
 
 from prover.errors import ProverError
 from prover.evm.client import Chain, call
-from prover.evm.deployments import load_deployments
+from prover.evm.deployments import chain_instance, load_deployments
 from prover.keeper.database import outbox_path
 from prover.keeper.metrics import KeeperMetrics
 from prover.keeper.outbox import Outbox
@@ -75,9 +75,11 @@ def keeper_for(
     sender_config: SenderConfig | None = None,
     reporter: Reporter | None = None,
     metrics: KeeperMetrics | None = None,
+    outbox: Path | None = None,
 ) -> Iterator[Keeper]:
     """A keeper ready to `run`, with its outbox locked and its proving pool started lazily;
-    both are released when the block ends, however it ends."""
+    both are released when the block ends, however it ends. `outbox` overrides the file
+    (default: one per chain instance and market under `workdir/keeper/`)."""
     reporter = reporter or Reporter()
     served = served_versions(chain, workdir, market, names, reporter)
     largest = max(served, key=lambda s: s.circuit.paths.pk.stat().st_size).circuit
@@ -87,13 +89,14 @@ def keeper_for(
     proof_dir.mkdir(parents=True, exist_ok=True)
     token_abi = market_artifact(workdir, "TestStablecoin")["abi"]
     abi = [*market.abi, *token_abi]
-    with Outbox.open(outbox_path(workdir, chain.chain_id, market.address)) as outbox:
-        sender = Sender.on(chain, outbox, abi, sender_config or SenderConfig(poll_interval=0.2), reporter)
+    path = outbox or outbox_path(workdir, chain.chain_id, market.address, chain_instance(chain))
+    with Outbox.open(path) as box:
+        sender = Sender.on(chain, box, abi, sender_config or SenderConfig(poll_interval=0.2), reporter)
         keeper = Keeper(
             chain,
             market,
             token_abi,
-            outbox,
+            box,
             sender,
             served,
             backend,

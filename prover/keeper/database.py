@@ -104,10 +104,13 @@ PRAGMA user_version = {SCHEMA_VERSION};
 """
 
 
-def outbox_path(workdir: Path, chain_id: int, market: str) -> Path:
+def outbox_path(workdir: Path, chain_id: int, market: str, instance: str | None = None) -> Path:
     """Where the outbox of `market` on chain `chain_id` lives: one per pair, so a keeper moved
-    to another chain or market starts from a clean record instead of resuming a foreign one."""
-    return Path(workdir) / "keeper" / f"{int(chain_id)}-{market.lower()}.sqlite"
+    to another chain or market starts from a clean record instead of resuming a foreign one.
+    `instance` (the genesis hash) tells a restarted dev chain, which hands out the same
+    market address and request ids again, from the run the outbox remembers."""
+    stamp = f"-{instance.removeprefix('0x')[:12]}" if instance else ""
+    return Path(workdir) / "keeper" / f"{int(chain_id)}{stamp}-{market.lower()}.sqlite"
 
 
 def lock_path(path: Path) -> Path:

@@ -26,7 +26,7 @@ from prover.errors import ProverError, TransactionReverted
 from prover.evm.client import Chain, call, contract_at
 from prover.keeper.metrics import KeeperMetrics
 from prover.keeper.outbox import Outbox
-from prover.keeper.records import FULFIL, LOCK, InferenceRequest, RequestRow, RequestState, TxRow
+from prover.keeper.records import FULFIL, LOCK, InferenceRequest, OutboxError, RequestRow, RequestState, TxRow
 from prover.keeper.sender import Sender, StuckTransaction, TransactionReplaced
 from prover.keeper.work import NextStep, Resumable
 from prover.market.contract import RequestStatus, RequestView, read_offer, read_request
@@ -151,6 +151,14 @@ class Keeper:
             return False
         logs = self.market.events.Requested().get_logs(from_block=first, to_block=head)
         found = [_announced(entry["args"]) for entry in logs]
+        for request in found:
+            known = self.outbox.request(request.request_id)
+            if known is not None and known.request != request:
+                raise OutboxError(
+                    f"outbox {self.outbox.path} remembers request {request.request_id} differently from the chain: "
+                    "it describes another history of this chain (a reverted dev chain, or a reorganisation)",
+                    hint=f"move {self.outbox.path} aside; the keeper then reads every request afresh",
+                )
         rows = self.outbox.record_scan(found, head)
         skipped = [row.request_id for row in rows if row.state is RequestState.SEEN and not self._ours(row.request)]
         if skipped:

@@ -14,6 +14,7 @@ that a forked child would inherit without its threads) and each gets
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -32,6 +33,9 @@ from prover.proving.circuit import Circuit
 from prover.proving.memory import WorkerPlan
 from prover.proving.prove import ProvingFiles
 
+#: prctl option: the signal a process gets when its parent dies (Linux)
+PR_SET_PDEATHSIG = 1
+
 
 class _StagedPool:
     """`plan.workers` spawned processes that staged one circuit's files at start-up."""
@@ -42,7 +46,7 @@ class _StagedPool:
             plan.workers,
             get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.stage_root, circuit.proving_files(), plan.threads),
+            initargs=(self.stage_root, circuit.proving_files(), plan.threads, os.getpid()),
         )
 
     def prove(self, tasks: Sequence[ProofTask]) -> Iterator[ProofOutcome]:
@@ -138,18 +142,38 @@ def _lean_spawn() -> Iterator[None]:
 _FILES: ProvingFiles | None = None
 
 
-def _init_worker(stage_root: Path, files: ProvingFiles, threads: int) -> None:
-    """Once per worker: cap rayon's threads, then stage circuit, pk and SRS into RAM."""
+def _init_worker(stage_root: Path, files: ProvingFiles, threads: int, parent: int) -> None:
+    """Once per worker: die with the parent, cap rayon's threads, then stage circuit, pk
+    and SRS into RAM."""
     global _FILES
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool and cleans up
-    os.environ["RAYON_NUM_THREADS"] = str(threads)  # read when ezkl first proves, not at import
     directory = Path(tempfile.mkdtemp(prefix="worker-", dir=stage_root))
+    _die_with_parent(directory, parent)
+    os.environ["RAYON_NUM_THREADS"] = str(threads)  # read when ezkl first proves, not at import
     staged = []
     for source in (files.compiled, files.pk, files.srs):
         target = directory / source.name
         shutil.copyfile(source, target)
         staged.append(target)
     _FILES = ProvingFiles(staged[0], staged[1], staged[2], files.log, files.output_scales, scratch=directory)
+
+
+def _die_with_parent(directory: Path, parent: int) -> None:
+    """A parent killed outright (SIGKILL: a keeper's crash) cannot stop its pool, and an
+    orphaned worker would keep its staged keys in /dev/shm for good. Linux sends the
+    worker SIGTERM when the parent dies; the worker then removes what it staged and exits."""
+
+    def leave(_signum: int, _frame: types.FrameType | None) -> None:
+        shutil.rmtree(directory, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            directory.parent.rmdir()  # the pool's folder, once its last worker is gone
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, leave)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        leave(signal.SIGTERM, None)
 
 
 def _prove_one(task: ProofTask) -> ProofOutcome:
