@@ -26,20 +26,19 @@ library FeeFeatures {
 
     /// @notice A price is 0 or >= 2**128 (no contract records such a price).
     error InvalidPrice();
-    /// @notice The input scale is above MAX_SCALE (callers check it in their configuration).
-    /// @param inputScale The refused scale.
-    error InvalidScale(uint8 inputScale);
 
     /// @notice The model's features of a window of prices.
     /// @param window WINDOW prices, oldest first, each 0 < price < 2**128 (`InvalidPrice`).
-    /// @param inputScale The circuit's input scale in bits, <= MAX_SCALE (`InvalidScale`).
+    /// @param inputScale The circuit's input scale in bits, <= MAX_SCALE: a precondition every
+    /// caller checks once in its configuration, so a larger one is a bug of the caller
+    /// (Panic 0x01), not a rejection with a name of its own in the caller's ABI.
     /// @return features COUNT signed fixed-point values, |feature| <= LIMIT_PCT * 2**inputScale.
     function compute(uint256[WINDOW] memory window, uint8 inputScale)
         internal
         pure
         returns (int256[COUNT] memory features)
     {
-        if (inputScale > MAX_SCALE) revert InvalidScale(inputScale);
+        assert(inputScale <= MAX_SCALE);
         for (uint256 k = 0; k < WINDOW; ++k) {
             if (window[k] == 0 || window[k] >= 2 ** 128) revert InvalidPrice();
         }
