@@ -31,9 +31,11 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 # The main job: embedded anvil, deploy verifier + pool, calm then volatile swaps,
-# prove over the pool's observations, updateFee; ends by itself.
+# prove over the pool's observations, updateFee; then the inference market's story (offers,
+# requests, one keeper pass, a callback, a refund, the owner's revenue). Ends by itself.
 demo: setup
 	$(BIN)/prover demo --workdir $(DEMO_DIR)
+	$(BIN)/prover demo market --workdir $(DEMO_DIR)
 
 # Style, types and the architecture (import-linter's layer contracts in pyproject.toml).
 lint: setup

@@ -31,7 +31,7 @@ from prover.errors import ChainError, ProverError
 from prover.proving.circuit import open_circuit
 
 if TYPE_CHECKING:
-    from prover.consumers.base import Consumer
+    from prover.consumers.base import Consumer, DemoReport
 
 ConsumerOpt = Annotated[
     Optional[str],
@@ -324,14 +324,25 @@ def demo_command(
     workdir: Annotated[Path, typer.Option("--workdir", "-w", help="Folder for circuits/ and out/.")] = Path(".demo"),
     json_out: JsonOpt = False,
 ) -> None:
-    """The whole story on an embedded anvil: for fee, deploy, calm then volatile swaps, prove, update the fee."""
+    """The whole story on an embedded anvil: for fee, deploy, calm then volatile swaps, prove, update the fee;
+    for market, offers, requests, one keeper pass, a callback, a refund and the owner's revenue."""
     from prover.consumers import get_consumer
     from prover.consumers.base import Demonstrable
 
+    if name == "market":
+        from prover.keeper.demo import run_market_demo
+
+        _show_demo(run_market_demo(workdir, RichReporter()), json_out)
+        return
     consumer = get_consumer(name)
     if not isinstance(consumer, Demonstrable):
-        raise ProverError(f"consumer {name!r} has no demo", hint="`prover demo fee` or `prover demo digits`")
-    report = consumer.demo(workdir, RichReporter())
+        raise ProverError(
+            f"consumer {name!r} has no demo", hint="`prover demo fee`, `prover demo digits` or `prover demo market`"
+        )
+    _show_demo(consumer.demo(workdir, RichReporter()), json_out)
+
+
+def _show_demo(report: DemoReport, json_out: bool) -> None:
     if json_out:
         emit_json(report.document)
         return

@@ -31,9 +31,8 @@ from prover.market.contract import (
     token_decimals,
 )
 from prover.market.operations import Sent, request_inference, set_offer
-from prover.market.shape import Shape, request_inputs, shape_of
+from prover.market.shape import Shape, dequantize, request_inputs, shape_of
 from prover.proving.circuit import Circuit, open_circuit
-from prover.proving.field import fixed_to_float
 from prover.registry.contract import model_record, open_registry
 from prover.registry.versions import active_version_for
 
@@ -196,7 +195,7 @@ class ResultReport:
     def values(self) -> list[float] | None:
         if self.output_scale is None:
             return None
-        return fixed_to_float([value % (1 << 256) for value in self.outputs], self.output_scale)
+        return dequantize(self.outputs, self.output_scale)
 
     def document(self) -> dict[str, Any]:
         return {

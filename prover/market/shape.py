@@ -81,6 +81,11 @@ def shape_of(circuit: Circuit) -> Shape:
     )
 
 
+def dequantize(values: Sequence[int], scale: int) -> list[float]:
+    """Signed fixed-point integers (what `resultOf` returns) as the values they carry."""
+    return [value / (1 << scale) for value in values]
+
+
 def quantize(values: Sequence[float], scale: int) -> list[int]:
     """Values as the signed fixed-point integers ezkl makes of them: round(x * 2**scale),
     half away from zero (Rust's `f64::round`, not Python's round-half-to-even)."""
