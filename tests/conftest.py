@@ -125,7 +125,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, srs_cache: Path) -> Path:
 
 
 #: batch circuits the market tests settle several requests with: (reference model, batch, circuit name)
-BATCH_CIRCUITS = (("fee", 4, "fee_b4"),)
+BATCH_CIRCUITS = (("fee", 4, "fee_b4"), ("digits", 4, "digits_b4"))
 
 
 @pytest.fixture(scope="session")

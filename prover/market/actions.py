@@ -231,7 +231,10 @@ def output_scale_for(chain: Chain, workdir: Path, model_id: int, circuits: Seque
 def result(chain: Chain, workdir: Path, market: Contract, request_id: int, circuits: Sequence[str]) -> ResultReport:
     count = int(call(chain, market, "requestCount"))
     if not 1 <= request_id <= count:
-        raise ProverError(f"market {market.address} has no request {request_id} (it has {count})")
+        raise ProverError(
+            f"market {market.address} has no request {request_id} (it has {count})",
+            hint="`prover market status` lists the requests",
+        )
     view = read_request(chain, market, request_id)
     status, outputs = read_result(chain, market, request_id)
     scale = output_scale_for(chain, workdir, view.model_id, circuits)

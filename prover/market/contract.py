@@ -90,7 +90,10 @@ def deploy_market(chain: Chain, workdir: Path, registry: str, fee_recipient: str
     """Deploy a market over `registry`, owned by the signer (protocol fees to it unless
     `fee_recipient`), and record it as this workdir's market on this chain."""
     if not has_code(chain, registry):
-        raise ChainError(f"no contract at registry {registry} on chain {chain.chain_id}")
+        raise ChainError(
+            f"no contract at registry {registry} on chain {chain.chain_id}",
+            hint="leave --registry out to use the chain's, or deploy one with `prover register NAME`",
+        )
     artifact = market_artifact(workdir)
     owner = chain.address
     deployed = deploy(chain, artifact, Web3.to_checksum_address(registry), owner, fee_recipient or owner)
@@ -103,7 +106,10 @@ def open_market(chain: Chain, workdir: Path, address: str | None = None) -> Cont
     abi = market_artifact(workdir)["abi"]
     if address is not None:
         if not has_code(chain, address):
-            raise ChainError(f"no contract at --market {address} on chain {chain.chain_id}")
+            raise ChainError(
+                f"no contract at --market {address} on chain {chain.chain_id}",
+                hint="check the address and --rpc-url, or leave --market out for the workdir's",
+            )
         return contract_at(chain, Web3.to_checksum_address(address), abi)
     entry = trusted(chain, workdir, MARKET_KEY)
     if entry is None:
@@ -159,7 +165,10 @@ def read_result(
 def token_contract(chain: Chain, workdir: Path, address: str) -> Contract:
     """An ERC-20 at `address` through the test token's ABI (a superset of IERC20's)."""
     if not has_code(chain, address):
-        raise ChainError(f"no contract at token {address} on chain {chain.chain_id}")
+        raise ChainError(
+            f"no contract at token {address} on chain {chain.chain_id}",
+            hint="check --token and --rpc-url; on a dev chain `prover token deploy` makes one",
+        )
     return contract_at(chain, Web3.to_checksum_address(address), market_artifact(workdir, "TestStablecoin")["abi"])
 
 
@@ -179,7 +188,10 @@ def to_units(amount: str, decimals: int) -> int:
         raise ProverError(f"{amount!r} is not an amount", hint="write it like 1.25") from None
     units = value * (Decimal(10) ** decimals)
     if value < 0 or units != units.to_integral_value():
-        raise ProverError(f"{amount} is not a whole number of the token's units ({decimals} decimals)")
+        raise ProverError(
+            f"{amount} is not a whole number of the token's units ({decimals} decimals)",
+            hint=f"give at most {decimals} digits after the point, and no negative amount",
+        )
     return int(units)
 
 

@@ -152,7 +152,10 @@ def withdraw_credit(chain: Chain, market: Contract, token: str) -> tuple[int, Se
     """Pay out the signer's credit in `token`; the amount withdrawn and the transaction."""
     amount = int(call(chain, market, "creditOf", chain.address, Web3.to_checksum_address(token)))
     if amount == 0:
-        raise ProverError(f"{chain.address} has no credit in token {token} on this market")
+        raise ProverError(
+            f"{chain.address} has no credit in token {token} on this market",
+            hint="`prover market status` shows what the market holds; credits come from fulfilments and refunds",
+        )
     receipt = transact(chain, market, "withdraw", Web3.to_checksum_address(token))
     return amount, Sent.of(receipt)
 

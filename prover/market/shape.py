@@ -65,10 +65,14 @@ def shape_of(circuit: Circuit) -> Shape:
     if batch > 1 and (len(info.input_shapes) != 1 or len(info.output_shapes) != 1):
         raise ProverError(
             f"circuit {circuit.name!r} has {len(info.input_shapes)} input and {len(info.output_shapes)} output "
-            f"tensors; a batch of {batch} is served only with one of each"
+            f"tensors; a batch of {batch} is served only with one of each",
+            hint=f"serve it with a batch-1 build: prover build {circuit.name} --batch 1",
         )
     if len(set(info.input_scales)) != 1 or len(set(info.output_scales)) != 1:
-        raise ProverError(f"circuit {circuit.name!r} mixes input or output scales; the market needs one of each")
+        raise ProverError(
+            f"circuit {circuit.name!r} mixes input or output scales; the market needs one of each",
+            hint=f"rebuild with one scale: prover build {circuit.name} --settings manual --input-scale N",
+        )
     inputs = sum(math.prod(shape) for shape in info.input_shapes)
     outputs = sum(math.prod(shape) for shape in info.output_shapes)
     return Shape(
@@ -93,7 +97,10 @@ def quantize(values: Sequence[float], scale: int) -> list[int]:
     fixed = [int(math.copysign(math.floor(abs(value) * unit + 0.5), value)) for value in values]
     for index, value in enumerate(fixed):
         if abs(value) >= MAX_ABS:
-            raise ProverError(f"input {index} is too large for the circuit's fixed point ({values[index]})")
+            raise ProverError(
+                f"input {index} is too large for the circuit's fixed point ({values[index]})",
+                hint="inputs must lie in the range the circuit was built for (`prover inspect NAME`)",
+            )
     return fixed
 
 
@@ -101,7 +108,8 @@ def request_inputs(shape: Shape, values: Sequence[float]) -> list[int]:
     """One inference's values (flattened) as the integers `request` takes."""
     if len(values) != shape.inputs_per_inference:
         raise ProverError(
-            f"the model takes {shape.inputs_per_inference} input values per inference, the file has {len(values)}"
+            f"the model takes {shape.inputs_per_inference} input values per inference, the file has {len(values)}",
+            hint="the file holds one inference's input, as `prover example MODEL` writes it",
         )
     return quantize(values, shape.input_scale)
 

@@ -51,7 +51,7 @@ def token_address(chain: Chain, workdir: Path, given: str | None) -> str:
     """`--token`, else the recorded test token; a one-line error without either."""
     if given is not None:
         if not Web3.is_address(given):
-            raise ChainError(f"--token {given!r} is not an address")
+            raise ChainError(f"--token {given!r} is not an address", hint="pass the ERC-20's 0x... address")
         return Web3.to_checksum_address(given)
     recorded = recorded_token(chain, workdir)
     if recorded is None:

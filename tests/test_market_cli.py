@@ -1,0 +1,94 @@
+"""The market's sides through the real CLI, each command a `prover` subprocess against one
+anvil: the owner registers a batch circuit, deploys the market and a test token, offers
+the model; a requester requests twice; `prover serve --once` settles both with one proof;
+`result`, `market status` and `withdraw` read and pay out; mistakes are one-line errors.
+And `prover demo market` tells its story from a workdir.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CliResult, assert_clean_error, run_cli
+from contract_env import SECOND_KEY
+
+from prover.evm.client import Chain
+from prover.evm.node import DEV_PRIVATE_KEY
+
+pytestmark = [pytest.mark.chain, pytest.mark.slow]
+
+CIRCUIT = "fee_b4"
+
+
+class Cli:
+    def __init__(self, work: Path, rpc_url: str) -> None:
+        self.work, self.rpc_url = work, rpc_url
+
+    def run(self, *args: str | Path, key: str | None = DEV_PRIVATE_KEY) -> CliResult:
+        signing = ("--private-key", key) if key else ()
+        env = {"PROVER_PRIVATE_KEY": "", "PROVER_RPC_URL": ""}
+        return run_cli(*args, "--rpc-url", self.rpc_url, *signing, "--workdir", self.work, env=env)
+
+    def ok(self, *args: str | Path, key: str | None = DEV_PRIVATE_KEY) -> CliResult:
+        result = self.run(*args, key=key)
+        assert result.code == 0, (args, result.stderr[-3000:])
+        return result
+
+    def json(self, *args: str | Path, key: str | None = DEV_PRIVATE_KEY) -> Any:
+        return json.loads(self.ok(*args, "--json", key=key).stdout)
+
+
+def test_owner_requester_and_keeper_through_the_cli(module_chain: Chain, batch_built: Path, tmp_path: Path) -> None:
+    assert module_chain.node is not None
+    work = tmp_path / "work"
+    shutil.copytree(batch_built / "circuits" / CIRCUIT, work / "circuits" / CIRCUIT)
+    cli = Cli(work, module_chain.node.rpc_url)
+
+    assert_clean_error(cli.run("request", CIRCUIT, "--input", work / "none.json"), "no inference market recorded")
+    cli.ok("register", CIRCUIT)
+    market = cli.json("market", "deploy")["market"]
+    cli.ok("token", "deploy")
+    cli.ok("token", "mint", "--amount", "50", "--to", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+    cli.ok("token", "mint", "--amount", "50")
+    assert_clean_error(cli.run("market", "offer", CIRCUIT, "--price", "0.0000001"), "whole number")
+    cli.ok("market", "offer", CIRCUIT, "--price", "0.25", "--lock-stake", "0.01")
+    assert_clean_error(cli.run("market", "offer", CIRCUIT, "--price", "1", key=SECOND_KEY), "NotModelOwner")
+
+    assert run_cli("example", "fee", "--out", work / "input.json", "--workdir", work).code == 0
+    first = cli.json("request", CIRCUIT, "--input", work / "input.json", "--prover-fee", "0.05", key=SECOND_KEY)
+    second = cli.json("request", CIRCUIT, "--input", work / "input.json", "--prover-fee", "0.05", key=SECOND_KEY)
+    assert second["request_id"] == first["request_id"] + 1
+    status = cli.json("market", "status", key=None)
+    assert status["by_status"] == {"open": 2} and status["address"] == market
+    assert all(book["balanced"] for book in status["tokens"])
+
+    served = cli.ok("serve", "--once")
+    assert "fulfilled 2 requests" in served.stderr
+
+    results = [cli.json("result", str(r["request_id"]), key=None) for r in (first, second)]
+    assert [r["status"] for r in results] == ["fulfilled", "fulfilled"]
+    assert results[0]["tx_hash"] == results[1]["tx_hash"]  # one proof, one fulfilment
+    assert results[0]["outputs"] == results[1]["outputs"] and 0 < results[0]["outputs"][0] < 5  # % per step
+    assert cli.json("market", "status", key=None)["by_status"] == {"fulfilled": 2}
+    withdrawn = cli.ok("withdraw")
+    assert "620,000 units" in withdrawn.stdout  # 2 x (0.25 + 0.05) + 2 stakes of 0.01 back, in 6 decimals
+    assert_clean_error(cli.run("withdraw"), "has no credit")
+    assert_clean_error(cli.run("result", "99", key=None), "has no request 99")
+
+
+def test_the_market_demo_tells_its_story(batch_built: Path, tmp_path: Path) -> None:
+    work = tmp_path / "demo"
+    for name in ("fee", "digits_b4"):
+        shutil.copytree(batch_built / "circuits" / name, work / "circuits" / name)
+    result = run_cli("demo", "market", "--workdir", work, "--json", timeout=1200)
+    assert result.code == 0, result.stderr[-3000:]
+    story = json.loads(result.stdout)
+    outputs = [row["output"] for row in story["requests"]]
+    assert [o.split()[0] for o in outputs] == ["digit", "digit", "digit", "vol", "refunded"]
+    assert story["requests"][0]["settled"] == "3 per proof"
+    assert story["ltv_after_bps"] != story["ltv_before_bps"]
+    assert story["refunded"] > 0 and story["revenue"] > 0
