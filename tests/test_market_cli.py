@@ -8,13 +8,17 @@ And `prover demo market` tells its story from a workdir.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import CliResult, assert_clean_error, run_cli
 from contract_env import SECOND_KEY
+from faults import PROVER
 
 from prover.evm.client import Chain
 from prover.evm.node import DEV_PRIVATE_KEY
@@ -92,3 +96,36 @@ def test_the_market_demo_tells_its_story(batch_built: Path, tmp_path: Path) -> N
     assert story["requests"][0]["settled"] == "3 per proof"
     assert story["ltv_after_bps"] != story["ltv_before_bps"]
     assert story["refunded"] > 0 and story["revenue"] > 0
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stops_cleanly_on_a_signal(
+    module_chain: Chain, batch_built: Path, tmp_path: Path, stop: signal.Signals
+) -> None:
+    """A running keeper stops after its current step on SIGTERM or SIGINT, exits 0, and
+    leaves its outbox free for the next keeper."""
+    assert module_chain.node is not None
+    work = tmp_path / "work"
+    shutil.copytree(batch_built / "circuits" / CIRCUIT, work / "circuits" / CIRCUIT)
+    cli = Cli(work, module_chain.node.rpc_url)
+    cli.ok("register", CIRCUIT)
+    cli.ok("market", "deploy")
+    cli.ok("token", "deploy")
+    cli.ok("market", "offer", CIRCUIT, "--price", "0.25")
+    command = [str(PROVER), "serve", "--rpc-url", cli.rpc_url, "--private-key", DEV_PRIVATE_KEY, "--workdir", str(work)]
+    keeper = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
+    try:
+        assert keeper.stderr is not None
+        seen = ""
+        while "serving" not in seen:
+            line = keeper.stderr.readline()
+            assert line, f"the keeper ended before serving: {seen}"
+            seen += line
+        keeper.send_signal(stop)
+        _out, rest = keeper.communicate(timeout=60)
+    finally:
+        if keeper.poll() is None:
+            keeper.kill()
+    assert keeper.returncode == 0, seen + rest
+    assert "stopping after the current step" in rest and "Traceback" not in rest
+    assert cli.ok("serve", "--once").code == 0  # the outbox lock went with the first keeper
