@@ -49,11 +49,12 @@ test: lint
 	$(MAKE) forge-test
 
 # The Solidity suites (contracts/test/*.t.sol: unit, fuzz, invariant) with the pinned npm forge,
-# offline: foundry.toml points it at the npm solc through contracts/solc-forge.cjs.
+# offline: foundry.toml points it at the npm solc through contracts/solc-forge.cjs. `snapshot
+# --check` runs every test and fails on a gas change not recorded in .gas-snapshot (fixed seed).
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 forge-test: $(NODE_STAMP)
 	$(FORGE) build
-	$(FORGE) test
+	$(FORGE) snapshot --check
 
 # The edit loop: no notebooks, no slow builds, builds cached between runs, two workers
 # (one test file each at a time, so a module's set-up is made once).
