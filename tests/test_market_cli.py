@@ -129,3 +129,29 @@ def test_serve_stops_cleanly_on_a_signal(
     assert keeper.returncode == 0, seen + rest
     assert "stopping after the current step" in rest and "Traceback" not in rest
     assert cli.ok("serve", "--once").code == 0  # the outbox lock went with the first keeper
+
+
+def test_retiring_a_version_makes_its_requests_refundable(
+    module_chain: Chain, batch_built: Path, tmp_path: Path
+) -> None:
+    assert module_chain.node is not None
+    work = tmp_path / "work"
+    shutil.copytree(batch_built / "circuits" / CIRCUIT, work / "circuits" / CIRCUIT)
+    cli = Cli(work, module_chain.node.rpc_url)
+    cli.ok("register", CIRCUIT)
+    cli.ok("market", "deploy")
+    cli.ok("token", "deploy")
+    cli.ok("token", "mint", "--amount", "10")
+    cli.ok("market", "offer", CIRCUIT, "--price", "1")
+    assert run_cli("example", "fee", "--out", work / "input.json", "--workdir", work).code == 0
+    request_id = str(cli.json("request", CIRCUIT, "--input", work / "input.json")["request_id"])
+    assert_clean_error(cli.run("refund", request_id), "NotRefundable")
+    assert_clean_error(cli.run("market", "retire", "--model", "1", "--version", "1", key=SECOND_KEY), "NotModelOwner")
+    cli.ok("market", "retire", "--model", "1", "--version", "1")
+    assert_clean_error(cli.run("request", CIRCUIT, "--input", work / "input.json"), "NoOpenOffer")
+    cli.ok("refund", request_id)
+    assert cli.json("result", request_id, key=None)["status"] == "refunded"
+    assert "1 (1,000,000 units" in cli.ok("withdraw").stdout
+    cli.ok("market", "offer", CIRCUIT, "--price", "1")  # served again: new requests are taken
+    cli.ok("market", "close", "--model", "1")
+    assert_clean_error(cli.run("request", CIRCUIT, "--input", work / "input.json"), "no open offer")

@@ -8,6 +8,8 @@ All of them work on the chain the market lives on (`--rpc-url` or `$PROVER_RPC_U
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -28,7 +30,13 @@ from prover.cli.render import err, show_table, stdout
 from prover.errors import ChainError
 
 if TYPE_CHECKING:
+    from web3.contract import Contract
+
+    from prover.evm.client import Chain
     from prover.market.operations import Sent
+
+#: --private-key, --account, --password-file
+SigningKey = tuple[Optional[str], Optional[str], Optional[Path]]
 
 market_app = typer.Typer(
     help="The inference market: deploy it, offer a model for sale, see what is open.",
@@ -69,6 +77,26 @@ def _chain_url(rpc_url: str | None) -> str:
     return rpc_url
 
 
+@contextmanager
+def _on_chain(rpc_url: str | None, key: SigningKey | None) -> Iterator[Chain]:
+    """The market's chain, signing with `key` (None: read only)."""
+    from prover.evm.client import connect
+
+    with connect(_chain_url(rpc_url), signer(*key) if key is not None else None) as chain:
+        yield chain
+
+
+@contextmanager
+def _on_market(
+    rpc_url: str | None, key: SigningKey | None, workdir: Path, market: str | None
+) -> Iterator[tuple[Chain, Contract]]:
+    """The chain and the market (`--market`, else the workdir's)."""
+    from prover.market.contract import open_market
+
+    with _on_chain(rpc_url, key) as chain:
+        yield chain, open_market(chain, workdir, market)
+
+
 def _sent(label: str, sent: Sent) -> tuple[str, str]:
     return label, f"{sent.tx_hash} (block {sent.block}, gas {sent.gas_used:,})"
 
@@ -90,11 +118,10 @@ def market_deploy_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Deploy an inference market over the model registry, owned by the signer."""
-    from prover.evm.client import connect
     from prover.market.contract import deploy_market
     from prover.registry.contract import open_registry
 
-    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
+    with _on_chain(rpc_url, (private_key, account, password_file)) as chain:
         registry_contract = open_registry(chain, workdir, registry, deploy_if_missing=True)
         market = deploy_market(chain, workdir, registry_contract.address, fee_recipient)
     document = {"chain_id": chain.chain_id, "market": market.address, "registry": registry_contract.address}
@@ -124,13 +151,10 @@ def market_offer_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Sell inferences of NAME's model: set its offer and serve its registered version (model owner only)."""
-    from prover.evm.client import connect
     from prover.market.actions import offer
-    from prover.market.contract import open_market
     from prover.market.token import token_address
 
-    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
-        contract = open_market(chain, workdir, market)
+    with _on_market(rpc_url, (private_key, account, password_file), workdir, market) as (chain, contract):
         report = offer(
             chain,
             workdir,
@@ -164,14 +188,10 @@ def market_retire_command(
     workdir: WorkdirOpt = Path("."),
 ) -> None:
     """Stop a version serving: its open requests become refundable (model owner only)."""
-    from prover.evm.client import connect, transact
-    from prover.market.contract import open_market
-    from prover.market.operations import Sent
-
-    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
-        contract = open_market(chain, workdir, market)
-        sent = Sent.of(transact(chain, contract, "retireVersion", model, version))
-    show_table(f"retired version {version} of model {model}", [_sent("tx", sent)])
+    key = (private_key, account, password_file)
+    _owner_call(
+        rpc_url, key, workdir, market, f"retired version {version} of model {model}", "retireVersion", model, version
+    )
 
 
 @market_app.command("close")
@@ -186,14 +206,20 @@ def market_close_command(
     workdir: WorkdirOpt = Path("."),
 ) -> None:
     """Stop new requests for a model; open ones stay fulfillable (model owner only)."""
-    from prover.evm.client import connect, transact
-    from prover.market.contract import open_market
+    key = (private_key, account, password_file)
+    _owner_call(rpc_url, key, workdir, market, f"closed the offer of model {model}", "closeOffer", model)
+
+
+def _owner_call(
+    rpc_url: str | None, key: SigningKey, workdir: Path, market: str | None, title: str, function: str, *args: int
+) -> None:
+    """One owner transaction on the market, shown as a table."""
+    from prover.evm.client import transact
     from prover.market.operations import Sent
 
-    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
-        contract = open_market(chain, workdir, market)
-        sent = Sent.of(transact(chain, contract, "closeOffer", model))
-    show_table(f"closed the offer of model {model}", [_sent("tx", sent)])
+    with _on_market(rpc_url, key, workdir, market) as (chain, contract):
+        sent = Sent.of(transact(chain, contract, function, *args))
+    show_table(title, [_sent("tx", sent)])
 
 
 @market_app.command("status")
@@ -205,12 +231,9 @@ def market_status_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Requests by status, what the market holds per token, and your credits (no key needed)."""
-    from prover.evm.client import connect
-    from prover.market.contract import open_market
     from prover.market.status import market_status
 
-    with connect(_chain_url(rpc_url), None) as chain:
-        contract = open_market(chain, workdir, market)
+    with _on_market(rpc_url, None, workdir, market) as (chain, contract):
         status = market_status(chain, workdir, contract)
     if json_out:
         emit_json(status.document())
@@ -237,12 +260,9 @@ def request_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Pay for one proven inference: approve the escrow, request, print the request id."""
-    from prover.evm.client import connect
     from prover.market.actions import request
-    from prover.market.contract import open_market
 
-    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
-        contract = open_market(chain, workdir, market)
+    with _on_market(rpc_url, (private_key, account, password_file), workdir, market) as (chain, contract):
         report = request(
             chain, workdir, contract, name, input_file, model_id=model, prover_fee=prover_fee, ttl_s=deadline
         )
@@ -263,13 +283,11 @@ def result_command(
     json_out: JsonOpt = False,
 ) -> None:
     """A request's status and proven outputs, waiting up to --wait seconds for it to settle (no key needed)."""
-    from prover.evm.client import connect
     from prover.market.actions import result
-    from prover.market.contract import RequestStatus, open_market
+    from prover.market.contract import RequestStatus
     from prover.market.operations import wait_for_settlement
 
-    with connect(_chain_url(rpc_url), None) as chain:
-        contract = open_market(chain, workdir, market)
+    with _on_market(rpc_url, None, workdir, market) as (chain, contract):
         if wait > 0:
             with err.status(f"waiting for request {request_id} to be fulfilled", spinner="dots"):
                 wait_for_settlement(chain, contract, request_id, wait)
@@ -307,12 +325,10 @@ def refund_command(
     workdir: WorkdirOpt = Path("."),
 ) -> None:
     """Credit an unfulfilled request's escrow back to its requester (past its deadline, or its version retired)."""
-    from prover.evm.client import connect
-    from prover.market.contract import open_market
     from prover.market.operations import refund_request
 
-    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
-        sent = refund_request(chain, open_market(chain, workdir, market), request_id)
+    with _on_market(rpc_url, (private_key, account, password_file), workdir, market) as (chain, contract):
+        sent = refund_request(chain, contract, request_id)
     show_table(f"refunded request {request_id}", [_sent("tx", sent), ("next", "the requester runs `prover withdraw`")])
 
 
@@ -328,14 +344,16 @@ def withdraw_command(
     workdir: WorkdirOpt = Path("."),
 ) -> None:
     """Pay out your credit on the market (earnings, refunds, returned stakes) in one token."""
-    from prover.evm.client import connect
-    from prover.market.contract import open_market
+    from prover.market.contract import from_units, token_contract, token_decimals
     from prover.market.operations import withdraw_credit
     from prover.market.token import token_address
 
-    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
-        amount, sent = withdraw_credit(chain, open_market(chain, workdir, market), token_address(chain, workdir, token))
-    show_table("withdrawn", [("amount", f"{amount:,} units"), _sent("tx", sent)])
+    with _on_market(rpc_url, (private_key, account, password_file), workdir, market) as (chain, contract):
+        address = token_address(chain, workdir, token)
+        decimals = token_decimals(chain, token_contract(chain, workdir, address))
+        amount, sent = withdraw_credit(chain, contract, address)
+    shown = f"{from_units(amount, decimals)} ({amount:,} units of {address})"
+    show_table("withdrawn", [("amount", shown), _sent("tx", sent)])
 
 
 @token_app.command("deploy")
@@ -348,10 +366,9 @@ def token_deploy_command(
     workdir: WorkdirOpt = Path("."),
 ) -> None:
     """Deploy the test stablecoin (tUSD, 6 decimals, a public faucet) on a dev chain."""
-    from prover.evm.client import connect
     from prover.market.token import deploy_test_token
 
-    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
+    with _on_chain(rpc_url, (private_key, account, password_file)) as chain:
         token = deploy_test_token(chain, workdir)
     stdout.print(token.address)
 
@@ -369,11 +386,10 @@ def token_mint_command(
     workdir: WorkdirOpt = Path("."),
 ) -> None:
     """Mint test stablecoins from the faucet (dev chains only)."""
-    from prover.evm.client import connect
     from prover.market.contract import to_units, token_contract, token_decimals
     from prover.market.token import mint, token_address
 
-    with connect(_chain_url(rpc_url), signer(private_key, account, password_file)) as chain:
+    with _on_chain(rpc_url, (private_key, account, password_file)) as chain:
         contract = token_contract(chain, workdir, token_address(chain, workdir, token))
         recipient = to or chain.address
         sent = mint(chain, contract, recipient, to_units(amount, token_decimals(chain, contract)))
