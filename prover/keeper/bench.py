@@ -91,7 +91,7 @@ def stage_market(chain: Chain, workdir: Path, circuits: Sequence[str]) -> Stage:
     for account in chain.node.dev_accounts()[1 : 1 + REQUESTERS]:
         signer = Account.from_key(account.private_key)
         requesters.append(Chain(w3=chain.w3, account=signer, chain_id=chain.chain_id))
-        mint(chain, token, signer.address, 10**15)
+        mint(chain, token, signer.address, 100_000 * 10**6)  # 100,000 tUSD, below the faucet cap
     return Stage(chain, workdir, market, token, requesters, models)
 
 
