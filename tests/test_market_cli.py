@@ -21,7 +21,7 @@ from contract_env import SECOND_KEY
 from faults import PROVER
 
 from prover.evm.client import Chain
-from prover.evm.node import DEV_PRIVATE_KEY
+from prover.evm.node import DEV_PRIVATE_KEY, advance_time
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
@@ -150,8 +150,14 @@ def test_retiring_a_version_makes_its_requests_refundable(
     cli.ok("market", "retire", "--model", "1", "--version", "1")
     assert_clean_error(cli.run("request", CIRCUIT, "--input", work / "input.json"), "NoOpenOffer")
     cli.ok("refund", request_id)
-    assert cli.json("result", request_id, key=None)["status"] == "refunded"
+    refunded = cli.run("result", request_id, "--json", key=None)
+    assert refunded.code == 1 and json.loads(refunded.stdout)["status"] == "refunded"
     assert "1 (1,000,000 units" in cli.ok("withdraw").stdout
     cli.ok("market", "offer", CIRCUIT, "--price", "1")  # served again: new requests are taken
+    late = str(cli.json("request", CIRCUIT, "--input", work / "input.json", "--deadline", "30")["request_id"])
+    assert cli.json("result", late, "--no-wait", key=None)["status"] == "open"
+    advance_time(module_chain.w3, 60)
+    expired = cli.run("result", late, key=None)  # returns at once: past its deadline, only a refund is left
+    assert expired.code == 1 and "expired" in expired.stdout and f"prover refund {late}" in expired.stdout
     cli.ok("market", "close", "--model", "1")
     assert_clean_error(cli.run("request", CIRCUIT, "--input", work / "input.json"), "no open offer")

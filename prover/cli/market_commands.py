@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from web3.contract import Contract
 
     from prover.evm.client import Chain
+    from prover.market.actions import ResultReport
     from prover.market.operations import Sent
 
 #: --private-key, --account, --password-file
@@ -276,41 +277,55 @@ def request_command(
 @handles_errors
 def result_command(
     request_id: RequestIdArg,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for a settlement (0: read once).", min=0)] = 0,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait until it is fulfilled, refunded or expired (default).")
+    ] = True,
+    timeout: Annotated[
+        Optional[float], typer.Option(help="Stop waiting after this many seconds (default: its deadline).", min=0)
+    ] = None,
     market: MarketOpt = None,
     rpc_url: RpcOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
-    """A request's status and proven outputs, waiting up to --wait seconds for it to settle (no key needed)."""
-    from prover.market.actions import result
-    from prover.market.contract import RequestStatus
+    """A request's proven outputs and the transaction that settled it, once it is settled (no key needed).
+
+    Exit 0 when fulfilled (or still open with --no-wait or --timeout), 1 when refunded or expired.
+    """
+    from prover.market.actions import check_request_id, result
     from prover.market.operations import wait_for_settlement
 
     with _on_market(rpc_url, None, workdir, market) as (chain, contract):
-        if wait > 0:
-            with err.status(f"waiting for request {request_id} to be fulfilled", spinner="dots"):
-                wait_for_settlement(chain, contract, request_id, wait)
+        check_request_id(chain, contract, request_id)
+        if wait:
+            with err.status(f"waiting for request {request_id}: fulfilled, refunded or expired", spinner="dots"):
+                wait_for_settlement(chain, contract, request_id, timeout)
         names = sorted(path.parent.name for path in (workdir / "circuits").glob("*/manifest.json"))
         report = result(chain, workdir, contract, request_id, names)
     if json_out:
         emit_json(report.document())
-        return
-    values = report.values()
+    else:
+        show_table(f"request {request_id}", _result_rows(report))
+    if report.state in ("refunded", "expired"):
+        raise typer.Exit(1)
+
+
+def _result_rows(report: ResultReport) -> list[tuple[str, str]]:
     rows = [
-        ("request", f"{request_id}: model {report.request.model_id} version {report.request.version}"),
-        ("status", report.status.name.lower()),
+        ("request", f"{report.request.request_id}: model {report.request.model_id} version {report.request.version}"),
+        ("status", report.state),
     ]
-    if report.status is RequestStatus.FULFILLED:
+    values = report.values()
+    if report.state == "fulfilled":
         shown = ", ".join(f"{v:.6g}" for v in values) if values is not None else ", ".join(map(str, report.outputs))
         rows.append(("outputs", shown + ("" if values is not None else " (fixed point; no local circuit to scale)")))
-    elif report.status is RequestStatus.OPEN:
+    elif report.state == "open":
         rows.append(("deadline", str(report.request.deadline)))
+    elif report.state == "expired":
+        rows.append(("next", f"its deadline passed unfulfilled: `prover refund {report.request.request_id}`"))
     if report.tx_hash:
         rows.append(("tx", report.tx_hash))
-    show_table(f"request {request_id}", rows)
-    if report.status is RequestStatus.OPEN and wait > 0:
-        raise typer.Exit(1)
+    return rows
 
 
 @app.command("refund")

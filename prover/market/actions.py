@@ -191,6 +191,14 @@ class ResultReport:
     outputs: list[int]
     output_scale: int | None
     tx_hash: str | None
+    now: int  # the chain's time when read: an open request past its deadline is expired
+
+    @property
+    def state(self) -> str:
+        """fulfilled, refunded, open, or expired (open past its deadline: only a refund is left)."""
+        if self.status is RequestStatus.OPEN and self.now > self.request.deadline:
+            return "expired"
+        return self.status.name.lower()
 
     def values(self) -> list[float] | None:
         if self.output_scale is None:
@@ -202,7 +210,7 @@ class ResultReport:
             "request_id": self.request.request_id,
             "model_id": self.request.model_id,
             "version": self.request.version,
-            "status": self.status.name.lower(),
+            "status": self.state,
             "outputs_fixed": self.outputs,
             "outputs": self.values(),
             "output_scale": self.output_scale,
@@ -228,17 +236,23 @@ def output_scale_for(chain: Chain, workdir: Path, model_id: int, circuits: Seque
     return None
 
 
-def result(chain: Chain, workdir: Path, market: Contract, request_id: int, circuits: Sequence[str]) -> ResultReport:
+def check_request_id(chain: Chain, market: Contract, request_id: int) -> None:
+    """A one-line error for an id the market never handed out."""
     count = int(call(chain, market, "requestCount"))
     if not 1 <= request_id <= count:
         raise ProverError(
             f"market {market.address} has no request {request_id} (it has {count})",
             hint="`prover market status` lists the requests",
         )
+
+
+def result(chain: Chain, workdir: Path, market: Contract, request_id: int, circuits: Sequence[str]) -> ResultReport:
+    check_request_id(chain, market, request_id)
     view = read_request(chain, market, request_id)
     status, outputs = read_result(chain, market, request_id)
     scale = output_scale_for(chain, workdir, view.model_id, circuits)
-    return ResultReport(view, status, outputs, scale, settlement_tx(chain, market, request_id, status))
+    now = int(chain.w3.eth.get_block("latest")["timestamp"])
+    return ResultReport(view, status, outputs, scale, settlement_tx(chain, market, request_id, status), now)
 
 
 __all__ = ["offer", "open_market", "registered_model", "request", "result"]

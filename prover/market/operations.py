@@ -161,13 +161,15 @@ def withdraw_credit(chain: Chain, market: Contract, token: str) -> tuple[int, Se
 
 
 def wait_for_settlement(
-    chain: Chain, market: Contract, request_id: int, timeout_s: float, poll_s: float = 0.5
-) -> tuple[int, list[int]]:
-    """Poll `resultOf` until the request is fulfilled or refunded (or `timeout_s` passes);
-    the status and outputs last read."""
-    stop = time.monotonic() + timeout_s
+    chain: Chain, market: Contract, request_id: int, timeout_s: float | None, poll_s: float = 0.5
+) -> None:
+    """Poll until the request is fulfilled or refunded, its deadline has passed on chain
+    (expired: only a refund is left), or `timeout_s` seconds have gone (None: no limit)."""
+    stop = None if timeout_s is None else time.monotonic() + timeout_s
+    deadline = int(call(chain, market, "getRequest", request_id)[4])
     while True:
-        status, outputs = call(chain, market, "resultOf", request_id)
-        if int(status) >= 2 or time.monotonic() >= stop:
-            return int(status), [int(value) for value in outputs]
+        status = int(call(chain, market, "resultOf", request_id)[0])
+        now = int(chain.w3.eth.get_block("latest")["timestamp"])
+        if status >= 2 or now > deadline or (stop is not None and time.monotonic() >= stop):
+            return
         time.sleep(poll_s)
