@@ -19,7 +19,7 @@ from prover.evm.node import DEV_PRIVATE_KEY
 from prover.keeper.assemble import keeper_for
 from prover.keeper.records import FULFIL
 from prover.keeper.sender import Sender
-from prover.keeper.serve import ServeConfig
+from prover.keeper.settings import ServeConfig
 from prover.market.contract import open_market
 from prover.progress import Reporter
 

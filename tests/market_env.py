@@ -18,7 +18,7 @@ from prover.errors import TransactionReverted
 from prover.evm.client import Chain, call
 from prover.keeper.assemble import keeper_for
 from prover.keeper.metrics import KeeperMetrics
-from prover.keeper.serve import ServeConfig
+from prover.keeper.settings import ServeConfig
 from prover.market.contract import deploy_market, token_contract
 from prover.market.operations import request_inference, set_offer
 from prover.market.shape import request_inputs, shape_of

@@ -91,7 +91,7 @@ def serve_command(
     from prover.keeper.assemble import keeper_for
     from prover.keeper.metrics import KeeperMetrics, serve_metrics
     from prover.keeper.sender import SenderConfig
-    from prover.keeper.serve import ServeConfig
+    from prover.keeper.settings import ServeConfig
     from prover.market.contract import open_market
 
     if rpc_url is None:

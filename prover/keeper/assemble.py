@@ -21,7 +21,8 @@ from prover.keeper.database import outbox_path
 from prover.keeper.metrics import KeeperMetrics
 from prover.keeper.outbox import Outbox
 from prover.keeper.sender import Sender, SenderConfig
-from prover.keeper.serve import Keeper, ServeConfig, Served
+from prover.keeper.serve import Keeper
+from prover.keeper.settings import ServeConfig, Served
 from prover.market.actions import registered_model
 from prover.market.contract import MARKET_KEY, market_artifact
 from prover.market.shape import shape_of

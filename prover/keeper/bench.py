@@ -30,7 +30,7 @@ from prover.evm.client import Chain, connect
 from prover.evm.verifier import ensure_verifier, estimate_verify_gas
 from prover.keeper.assemble import keeper_for
 from prover.keeper.metrics import KeeperMetrics
-from prover.keeper.serve import ServeConfig
+from prover.keeper.settings import ServeConfig
 from prover.market.contract import deploy_market, read_result
 from prover.market.operations import fulfil_requests, lock_requests, request_inference, set_offer
 from prover.market.shape import prove_requests, quantize, shape_of

@@ -25,7 +25,7 @@ from prover.evm.client import Chain, call, connect, contract_at, deploy, transac
 from prover.evm.node import advance_time
 from prover.keeper.assemble import keeper_for
 from prover.keeper.metrics import KeeperMetrics
-from prover.keeper.serve import ServeConfig
+from prover.keeper.settings import ServeConfig
 from prover.market.contract import RequestView, deploy_market, market_artifact, read_request, read_result
 from prover.market.operations import request_inference, set_offer, withdraw_credit
 from prover.market.shape import Shape, dequantize, quantize, shape_of

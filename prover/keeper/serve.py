@@ -15,64 +15,31 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from web3.contract import Contract
 
-from prover.errors import ProverError, TransactionReverted
+from prover.errors import ChainError, TransactionReverted
 from prover.evm.client import Chain, call, contract_at
 from prover.keeper.metrics import KeeperMetrics
 from prover.keeper.outbox import Outbox
 from prover.keeper.records import FULFIL, LOCK, InferenceRequest, OutboxError, RequestRow, RequestState, TxRow
 from prover.keeper.sender import Sender, StuckTransaction, TransactionReplaced
+from prover.keeper.settings import (
+    APPROVE,
+    MAX_CONSECUTIVE_FAILURES,
+    PERMANENT_REFUSALS,
+    ServeConfig,
+    Served,
+    announced,
+)
 from prover.keeper.work import NextStep, Resumable
 from prover.market.contract import RequestStatus, RequestView, read_offer, read_request
-from prover.market.shape import Shape, batch_sample, check_slots
+from prover.market.shape import batch_sample, check_slots
 from prover.progress import Reporter
 from prover.proving.backends import ProofTask, ProvingBackend
-from prover.proving.circuit import Circuit
-
-#: requests whose deadline is closer than this are not locked: there would be no time to prove
-DEFAULT_DEADLINE_MARGIN_S = 10
-APPROVE = "approve"
-#: fulfil refusals about the proof itself: the same proof would be refused again
-PERMANENT_REFUSALS = frozenset(
-    {
-        "InputsMismatch",
-        "PaddingNotZero",
-        "ProofRejected",
-        "WrongInstanceCount",
-        "InstanceNotInField",
-        "ParamsMismatch",
-        "OutputOutOfRange",
-        "VersionNotServing",
-        "VersionRevoked",
-        "MixedVersions",
-        "WrongBatchSize",
-    }
-)
-
-
-@dataclass(frozen=True)
-class Served:
-    """A model version this keeper proves for, and the circuit that does it."""
-
-    model_id: int
-    version: int
-    circuit: Circuit
-    shape: Shape
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    max_wait_s: float = 2.0  # how long the oldest request waits for its batch to fill
-    min_prover_fee: int = 0  # requests paying less are skipped (token units)
-    deadline_margin_s: int = DEFAULT_DEADLINE_MARGIN_S
-    poll_s: float = 0.5
-    once: bool = False  # lock what is there without waiting for batches to fill
 
 
 class Keeper:
@@ -110,8 +77,18 @@ class Keeper:
         """Resume, then step until `stopping()` (or, with `once`, until nothing is left)."""
         for row in self.sender.resume(wait=True):
             self._note(f"resumed transaction {row.id} ({row.kind}): {row.state}")
+        failures = 0
         while not stopping():
-            busy = self.step()
+            try:
+                busy = self.step()
+            except ChainError as exc:  # the node hiccupped (or a send was stuck): the outbox knows where we were
+                if self.config.once or failures >= MAX_CONSECUTIVE_FAILURES:
+                    raise
+                failures += 1
+                self.reporter.warn(f"{exc.message}; trying again ({failures} of {MAX_CONSECUTIVE_FAILURES})")
+                time.sleep(min(2.0**failures, 60.0))
+                continue
+            failures = 0
             if self.config.once and not self.unfinished():
                 return
             if not busy:
@@ -150,7 +127,7 @@ class Keeper:
         if first > head:
             return False
         logs = self.market.events.Requested().get_logs(from_block=first, to_block=head)
-        found = [_announced(entry["args"]) for entry in logs]
+        found = [announced(entry["args"]) for entry in logs]
         for request in found:
             known = self.outbox.request(request.request_id)
             if known is not None and known.request != request:
@@ -386,19 +363,3 @@ class Keeper:
 
     def _note(self, message: str) -> None:
         self.reporter.note(message)
-
-
-def _announced(args: Mapping[str, Any]) -> InferenceRequest:
-    """A `Requested` event's arguments as the outbox's record."""
-    return InferenceRequest(
-        request_id=int(args["requestId"]),
-        model_id=int(args["modelId"]),
-        version=int(args["version"]),
-        inputs=tuple(int(value) for value in args["inputs"]),
-        deadline=int(args["deadline"]),
-        escrow=int(args["escrow"]),
-        prover_fee=int(args["proverFee"]),
-    )
-
-
-__all__ = ["Keeper", "ProverError", "ServeConfig", "Served"]
