@@ -159,3 +159,15 @@ def test_a_value_outside_the_choices_is_refused_before_any_work(args: list[str],
     result = run_cli("build", "fee", *args, "--workdir", tmp_path)
     assert result.code == 2 and "Invalid value" in result.stderr, result.stderr
     assert not (tmp_path / "circuits").exists()
+
+
+def test_a_piped_demo_table_keeps_its_natural_width(capsys: pytest.CaptureFixture[str]) -> None:
+    """`make demo | less` has no terminal width: the table is printed whole, not squeezed
+    into 80 columns with every figure cut to an ellipsis."""
+    from prover.cli.render import print_demo
+
+    columns = [f"a rather long column name {k}" for k in range(6)]
+    print_demo("title", columns, [[f"{1234567 * k:,}" for k in range(6)]], ["a fact"])
+    printed = capsys.readouterr().out
+    assert "…" not in printed and max(len(line) for line in printed.splitlines()) > 80
+    assert all(name in printed for name in columns) and "6,172,835" in printed

@@ -26,7 +26,7 @@ from prover.cli.base import (
     handles_errors,
     signer,
 )
-from prover.cli.render import RichReporter, demo_table, err, show_table, stdout, warn
+from prover.cli.render import RichReporter, err, print_demo, show_table, stdout, warn
 from prover.errors import ChainError, ProverError
 from prover.proving.circuit import open_circuit
 
@@ -346,6 +346,4 @@ def _show_demo(report: DemoReport, json_out: bool) -> None:
     if json_out:
         emit_json(report.document)
         return
-    stdout.print(demo_table(report.title, report.columns, report.rows))
-    for fact in report.facts:
-        stdout.print(fact)
+    print_demo(report.title, report.columns, report.rows, report.facts)

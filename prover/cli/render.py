@@ -373,7 +373,20 @@ def _short(value: str) -> str:
 def demo_table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def print_demo(title: str, columns: list[str], rows: list[list[str]], facts: list[str]) -> None:
+    """A demo's table at its natural width: piped (`make demo`), rich would squeeze it into
+    80 columns and break every number in two."""
+    table = demo_table(title, columns, rows)
+    console = stdout
+    if not stdout.is_terminal:  # a terminal wraps by its own width; a pipe has none
+        natural = stdout.measure(table, options=stdout.options.update(max_width=1000)).maximum
+        console = Console(highlight=False, width=max(stdout.width, natural))
+    console.print(table)
+    for fact in facts:
+        console.print(fact)
