@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_account import Account
 from eth_utils.abi import function_signature_to_4byte_selector
 
 from models.fee import FEE_THRESHOLDS, FEE_TIERS_BPS, WINDOW, simulate_prices
@@ -88,7 +87,7 @@ def _fresh_chain(request: pytest.FixtureRequest) -> Iterator[None]:
 
 def second_account(chain: Chain) -> Chain:
     """The same node, signing as anvil's second dev account."""
-    return Chain(w3=chain.w3, account=Account.from_key(SECOND_KEY), chain_id=chain.chain_id)
+    return chain.signed_by(SECOND_KEY)
 
 
 def contract_artifact(workdir: Path, name: str, *, tests: bool = False) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from eth_account import Account
 from web3.contract import Contract
 
 from prover.errors import TransactionReverted
@@ -46,7 +45,7 @@ class Market:
 
     def as_account(self, index: int) -> Chain:
         """The same node, signing with requester `index`."""
-        return Chain(w3=self.chain.w3, account=Account.from_key(self.keys[index]), chain_id=self.chain.chain_id)
+        return self.chain.signed_by(self.keys[index])
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from eth_abi import encode as abi_encode
-from eth_account import Account
 from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
@@ -64,7 +63,7 @@ def compile_registry() -> CompiledContract:
 
 def signer(chain: Chain, key: str) -> Chain:
     """The same node, another dev account signing."""
-    return Chain(w3=chain.w3, account=Account.from_key(key), chain_id=chain.chain_id)
+    return chain.signed_by(key)
 
 
 def stand_in_verifier(chain: Chain, label: str) -> str:

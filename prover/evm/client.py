@@ -61,6 +61,11 @@ class Chain:
         """The signing account's address (a transaction's sender, a contract's owner)."""
         return str(self.signer.address)
 
+    def signed_by(self, key: str | LocalAccount) -> Chain:
+        """The same node, signing with another key (a second party in a demo or a test);
+        the node stays owned by this session."""
+        return Chain(w3=self.w3, account=_account(key), chain_id=self.chain_id)
+
     @property
     def caller(self) -> str:
         """Who reads run as: the signer, else the zero address."""

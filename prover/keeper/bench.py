@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
 from web3.contract import Contract
 
 from prover.datasets import load_dataset
@@ -89,9 +88,9 @@ def stage_market(chain: Chain, workdir: Path, circuits: Sequence[str]) -> Stage:
     assert chain.node is not None
     requesters = []
     for account in chain.node.dev_accounts()[1 : 1 + REQUESTERS]:
-        signer = Account.from_key(account.private_key)
-        requesters.append(Chain(w3=chain.w3, account=signer, chain_id=chain.chain_id))
-        mint(chain, token, signer.address, 100_000 * 10**6)  # 100,000 tUSD, below the faucet cap
+        requester = chain.signed_by(account.private_key)
+        requesters.append(requester)
+        mint(chain, token, requester.address, 100_000 * 10**6)  # 100,000 tUSD, below the faucet cap
     return Stage(chain, workdir, market, token, requesters, models)
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from eth_account import Account
 from web3.contract import Contract
 from web3.logs import DISCARD
 
@@ -50,10 +49,6 @@ def build_circuits(workdir: Path, reporter: Reporter) -> tuple[Circuit, Circuit]
     build_reference("digits", workdir, reporter=reporter, batch=DIGITS_BATCH, circuit_name=DIGITS)
     build_reference("fee", workdir, reporter=reporter)
     return open_circuit(DIGITS, workdir), open_circuit(FEE, workdir)
-
-
-def _as(chain: Chain, key: str) -> Chain:
-    return Chain(w3=chain.w3, account=Account.from_key(key), chain_id=chain.chain_id)
 
 
 def _heldout_images(circuit: Circuit, shape: Shape, count: int) -> list[list[int]]:
@@ -112,8 +107,8 @@ def run_market_demo(workdir: Path, reporter: Reporter) -> DemoReport:
             keeper.run()
         ltv_after = int(call(chain, requests["ltv"], "ltvBps"))
         with timed_stage(reporter, "settle", "refund the late request, withdraw the revenue"):
-            refund = transact(_as(chain, keys[3]), market, "refund", late)
-            refunded, _ = withdraw_credit(_as(chain, keys[3]), market, token.address)
+            refund = transact(chain.signed_by(keys[3]), market, "refund", late)
+            refunded, _ = withdraw_credit(chain.signed_by(keys[3]), market, token.address)
             revenue, _ = withdraw_credit(chain, market, token.address)
         circuits = {models[DIGITS]: digits, models[FEE]: fee}
         rows = [_row(chain, market, rid, label, circuits) for rid, label in requests["ids"]]
@@ -148,7 +143,7 @@ def _make_requests(
     ids: list[tuple[int, str]] = []
     shape = shape_of(digits)
     for index, image in enumerate(_heldout_images(digits, shape, 3)):
-        requester = _as(chain, keys[index])
+        requester = chain.signed_by(keys[index])
         mint(chain, token, requester.address, 10 * UNIT)
         made = request_inference(requester, market, token, models[DIGITS], image, prover_fee=PROVER_FEE)
         ids.append((made.request_id, f"acct {index + 1}"))
@@ -160,7 +155,7 @@ def _make_requests(
     receipt = transact(chain, ltv, "requestForecast", now + 600, PROVER_FEE)
     forecast = int(ltv.events.ForecastRequested().process_receipt(receipt, errors=DISCARD)[0]["args"]["requestId"])
     ids.append((forecast, "LTV oracle"))
-    late_requester = _as(chain, keys[3])
+    late_requester = chain.signed_by(keys[3])
     mint(chain, token, late_requester.address, 10 * UNIT)
     image = _heldout_images(digits, shape, 4)[3]
     late = request_inference(late_requester, market, token, models[DIGITS], image, prover_fee=PROVER_FEE, ttl_s=60)
