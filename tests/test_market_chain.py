@@ -20,6 +20,7 @@ from prover.market.operations import (
     fulfil_requests,
     lock_requests,
     refund_request,
+    request_inference,
     set_offer,
     withdraw_credit,
 )
@@ -92,3 +93,12 @@ def test_only_the_model_owner_offers_it(market_env: Market) -> None:
             stranger, env.market, env.model_id, env.version, shape_of(env.circuit),
             token=env.token.address, payee=stranger.address, price=1, lock_stake=0, lock_window=60,
         )  # fmt: skip
+
+
+def test_a_requester_short_of_tokens_is_told_so_by_name(market_env: Market) -> None:
+    env = market_env
+    assert env.chain.node is not None
+    broke = env.chain.signed_by(env.chain.node.dev_accounts()[7].private_key)  # never minted any tUSD
+    erc20 = token_contract(broke, env.workdir, env.token.address)
+    with refused("ERC20InsufficientBalance"):
+        request_inference(broke, env.market, erc20, env.model_id, [0] * 8, prover_fee=PROVER_FEE)

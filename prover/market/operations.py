@@ -19,7 +19,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from prover.errors import ChainError, ProverError
-from prover.evm.client import Chain, call, transact
+from prover.evm.client import Chain, call, contract_at, transact
 from prover.market.contract import ZERO_ADDRESS, read_offer
 from prover.market.shape import Shape
 from prover.proving.proofs import Proof
@@ -127,7 +127,15 @@ def request_inference(
     deadline = now + ttl_s
     approval = ensure_allowance(chain, token, market.address, offer.price + prover_fee)
     receipt = transact(
-        chain, market, "request", model_id, list(inputs), callback, callback_gas_limit, deadline, prover_fee
+        chain,
+        _paying_through(chain, market, token),
+        "request",
+        model_id,
+        list(inputs),
+        callback,
+        callback_gas_limit,
+        deadline,
+        prover_fee,
     )
     event = _events(market, "Requested", receipt)[0]
     return Requested(int(event["requestId"]), int(event["escrow"]), deadline, Sent.of(receipt), approval)
@@ -136,7 +144,15 @@ def request_inference(
 def lock_requests(chain: Chain, market: Contract, token: Contract, request_ids: Sequence[int], stake: int) -> Sent:
     """Lock requests for the signer, approving the stakes first if needed."""
     ensure_allowance(chain, token, market.address, stake * len(request_ids))
-    return Sent.of(transact(chain, market, "lock", list(request_ids)))
+    return Sent.of(transact(chain, _paying_through(chain, market, token), "lock", list(request_ids)))
+
+
+def _paying_through(chain: Chain, market: Contract, token: Contract) -> Contract:
+    """The market with the token's errors in its ABI: a payer short of tokens then reads
+    `ERC20InsufficientBalance(...)` by name, which the token reverts with inside the call."""
+    abi: list[dict[str, Any]] = [dict(item) for item in market.abi]
+    abi += [dict(item) for item in token.abi if item.get("type") == "error"]
+    return contract_at(chain, market.address, abi)
 
 
 def fulfil_requests(chain: Chain, market: Contract, request_ids: Sequence[int], proof: Proof) -> Sent:
