@@ -34,6 +34,12 @@ interface Vm {
     /// @notice The logs recorded since `recordLogs` or the last call to this, which clears them.
     function getRecordedLogs() external returns (Log[] memory logs);
 
+    /// @notice The address of a private key.
+    function addr(uint256 privateKey) external pure returns (address keyAddr);
+
+    /// @notice Signs a digest with a private key (secp256k1, RFC 6979 nonces, low s).
+    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
+
     /// @notice Sets `block.timestamp`.
     function warp(uint256 newTimestamp) external;
 
