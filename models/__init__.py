@@ -16,7 +16,11 @@ if TYPE_CHECKING:
     from models.base import ReferenceModel
 
 #: registry key -> (module, class); the key is also the circuit's name
-_CLASSES = {"fee": ("models.fee", "FeeModel"), "digits": ("models.digits", "DigitsModel")}
+_CLASSES = {
+    "fee": ("models.fee", "FeeModel"),
+    "digits": ("models.digits", "DigitsModel"),
+    "credit": ("models.credit", "CreditModel"),
+}
 
 
 class _ReferenceModels(Mapping[str, "type[ReferenceModel]"]):

@@ -172,11 +172,12 @@ def writable_target(target: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
+def atomic_path(target: Path, *, private: bool = False) -> Iterator[Path]:
     """Yield a temp path next to `target`; move it into place only if the block succeeds.
 
     If anything fails, the temp file is removed and an existing `target` is left as it
-    was; failing to write (full disk, no permission) is a WriteError.
+    was; failing to write (full disk, no permission) is a WriteError. A `private` file (a
+    secret salt) keeps mkstemp's 0600 from creation to rename, so it is never readable by others.
     """
     writable_target(target)
     remove_dead_temps(target.parent)
@@ -189,7 +190,8 @@ def atomic_path(target: Path) -> Iterator[Path]:
         if not tmp.exists() or tmp.stat().st_size == 0:
             raise ProverError(f"stage produced no {target.name}")
         with writing(target):
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts follow the umask
+            if not private:
+                os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts follow the umask
             os.replace(tmp, target)
     finally:
         with contextlib.suppress(OSError):
@@ -202,8 +204,8 @@ def _umask() -> int:
     return current
 
 
-def write_json_atomic(target: Path, value: Any) -> None:
-    with atomic_path(target) as tmp, writing(target):
+def write_json_atomic(target: Path, value: Any, *, private: bool = False) -> None:
+    with atomic_path(target, private=private) as tmp, writing(target):
         tmp.write_text(json.dumps(value, indent=2) + "\n")
 
 

@@ -7,7 +7,7 @@ Where a name is looked up, first match wins:
    that is a file on your path and not (yet) a package;
 3. the `prover.consumers` entry point group of an installed package
    (`[project.entry-points."prover.consumers"] mine = "mypkg.consumer:MyConsumer"`);
-4. the built-in ones (`fee`, `digits`). See docs/consumers.md.
+4. the built-in ones (`fee`, `digits`, `credit`). See docs/consumers.md.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ ENVIRONMENT_VARIABLE = "PROVER_CONSUMERS"
 _BUILT_IN = {
     "fee": "prover.consumers.fee.pool:FeeConsumer",
     "digits": "prover.consumers.digits:DigitLabelsConsumer",
+    "credit": "prover.consumers.credit.consumer:CreditLineConsumer",
 }
 _registered: dict[str, Consumer] = {}
 
