@@ -325,7 +325,8 @@ def demo_command(
     json_out: JsonOpt = False,
 ) -> None:
     """The whole story on an embedded anvil: for fee, deploy, calm then volatile swaps, prove, update the fee;
-    for market, offers, requests, one keeper pass, a callback, a refund and the owner's revenue."""
+    for market, offers, requests, one keeper pass, a callback, a refund and the owner's revenue; for credit,
+    two borrowers priced from private features, a borrowed attestation refused, a privacy scan."""
     from prover.consumers import get_consumer
     from prover.consumers.base import Demonstrable
 
@@ -337,7 +338,8 @@ def demo_command(
     consumer = get_consumer(name)
     if not isinstance(consumer, Demonstrable):
         raise ProverError(
-            f"consumer {name!r} has no demo", hint="`prover demo fee`, `prover demo digits` or `prover demo market`"
+            f"consumer {name!r} has no demo",
+            hint="`prover demo fee`, `prover demo digits`, `prover demo credit` or `prover demo market`",
         )
     _show_demo(consumer.demo(workdir, RichReporter()), json_out)
 
