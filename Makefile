@@ -32,10 +32,13 @@ $(NODE_STAMP): package.json package-lock.json
 
 # The main job: embedded anvil, deploy verifier + pool, calm then volatile swaps,
 # prove over the pool's observations, updateFee; then the inference market's story (offers,
-# requests, one keeper pass, a callback, a refund, the owner's revenue). Ends by itself.
+# requests, one keeper pass, a callback, a refund, the owner's revenue); then private inputs (two
+# borrowers priced from attested, hashed features; a borrowed attestation refused; a privacy
+# scan of everything the chain keeps). Ends by itself.
 demo: setup
 	$(BIN)/prover demo --workdir $(DEMO_DIR)
 	$(BIN)/prover demo market --workdir $(DEMO_DIR)
+	$(BIN)/prover demo credit --workdir $(DEMO_DIR)
 
 # Style, types and the architecture (import-linter's layer contracts in pyproject.toml).
 lint: setup

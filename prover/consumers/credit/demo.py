@@ -21,7 +21,7 @@ from prover.consumers.credit.line import apply, read_terms, set_attester, terms_
 from prover.consumers.credit.privacy import ScanReport, Secrets, exposure_of, scan, secrets_of
 from prover.errors import ProverError, TransactionReverted
 from prover.evm.client import Chain, connect
-from prover.evm.verifier import deploy_verifier
+from prover.evm.verifier import deploy_verifier, estimate_verify_gas
 from prover.pipeline.builds import build_reference
 from prover.progress import Reporter, timed_stage
 from prover.proving.circuit import Circuit, open_circuit
@@ -34,23 +34,23 @@ if TYPE_CHECKING:
     from prover.consumers.base import Consumer
     from prover.consumers.credit.line import Application
 
-#: two profiles a lender should price apart: steady and thin-file-with-late-payments
+#: two profiles a lender should price apart: established, and thinner-file with more debt
 BORROWERS: dict[str, dict[str, float]] = {
-    "steady": {
-        "income": 96_400,
-        "debt_to_income": 14.5,
-        "credit_history_years": 17.5,
+    "established": {
+        "income": 78_600,
+        "debt_to_income": 19.5,
+        "credit_history_years": 12.5,
         "delinquencies": 0,
-        "utilization": 12.5,
+        "utilization": 27.5,
         "open_accounts": 7,
     },
     "stretched": {
-        "income": 31_700,
-        "debt_to_income": 46.5,
-        "credit_history_years": 2.5,
-        "delinquencies": 3,
-        "utilization": 88.5,
-        "open_accounts": 13,
+        "income": 55_300,
+        "debt_to_income": 27.5,
+        "credit_history_years": 8.5,
+        "delinquencies": 0,
+        "utilization": 48.5,
+        "open_accounts": 8,
     },
 }
 ATTESTATION_DAYS = 30
@@ -126,7 +126,7 @@ def run_credit_demo(
             line = consumer_contract(chain, consumer, circuit, deployed.address)
             trust_tx = set_attester(chain, line, bank.address, True)
             outcome.detail = deployed.address
-        rows, applications, tx_hashes, files = [], [], [trust_tx], []
+        rows, applications, tx_hashes, files, verify_gases = [], [], [trust_tx], [], []
         for borrower, profile in zip(borrowers, BORROWERS, strict=False):
             application, attestation_file, proof_path = _apply_as(
                 borrower, line, circuit, workdir, profile, bank, reporter
@@ -135,12 +135,15 @@ def run_credit_demo(
             files.append((attestation_file, proof_path))
             tx_hashes.append(application.tx_hash)
             terms = read_terms(chain, line, application.borrower)
+            verify_gas = estimate_verify_gas(chain, verifier.address, circuit.read_proof(proof_path)) or 0
+            verify_gases.append(verify_gas)
             rows.append(
                 [
                     profile,
                     application.borrower[:10] + "…",
                     f"{application.pd_bps / 100:.2f} %",
                     terms_text(terms.limit, terms.rate_bps),
+                    f"{verify_gas:,}",
                     f"{application.gas_used:,}",
                 ]
             )
@@ -160,7 +163,7 @@ def run_credit_demo(
             outcome.detail = "none found" if report.clean else f"{len(report.findings)} found"
     return DemoReport(
         title="CreditLine on an embedded anvil",
-        columns=["borrower", "account", "probability of default", "terms", "apply gas"],
+        columns=["borrower", "account", "probability of default", "terms", "verifyProof gas", "apply gas"],
         rows=rows,
         facts=[
             f"the bank ({bank.address}) attested each commitment; the lender saw only hashes and scores",
@@ -172,7 +175,10 @@ def run_credit_demo(
             "verifier": verifier.address,
             "registry": registry.address,
             "attester": bank.address,
-            "applications": [application.document() for application in applications],
+            "applications": [
+                {**application.document(), "verify_gas": verify_gas}
+                for application, verify_gas in zip(applications, verify_gases, strict=True)
+            ],
             "borrowed_attestation": refusal,
             "privacy_scan": {
                 "clean": report.clean,

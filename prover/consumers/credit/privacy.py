@@ -26,6 +26,8 @@ from prover.proving.field import FIELD_MODULUS, felt_to_hex
 MIN_DISTINCT_WORD = 1 << 12
 #: ASCII renderings shorter than this are too common to mean anything
 MIN_ASCII = 4
+#: a float's bytes with fewer non-zero bytes than this (0.0, 7.0) match any zero padding
+MIN_NONZERO_BYTES = 3
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,12 @@ def _number_patterns(label: str, value: float, out: list[Pattern], skipped: list
             out.append(Pattern(f"{label} as text {text!r}", text.encode()))
         else:
             skipped.append(f"{label} as text {text!r}")
-    out.append(Pattern(f"{label} as float64", struct.pack(">d", value)))
-    out.append(Pattern(f"{label} as float64 (little-endian)", struct.pack("<d", value)))
+    packed = struct.pack(">d", value)
+    if sum(1 for byte in packed if byte) < MIN_NONZERO_BYTES:
+        skipped.append(f"{label} as float64 ({value:g})")
+        return
+    out.append(Pattern(f"{label} as float64", packed))
+    out.append(Pattern(f"{label} as float64 (little-endian)", packed[::-1]))
 
 
 def _felt_patterns(label: str, fixed: int, out: list[Pattern], skipped: list[str]) -> None:
