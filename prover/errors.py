@@ -32,6 +32,12 @@ class InputError(ProverError):
     default_hint = 'inputs go in ezkl\'s format: {"input_data": [[...flattened values...]]}'
 
 
+class PrivateInputError(ProverError):
+    """A borrower's features, a commitment or an attestation that cannot be used as given."""
+
+    default_hint = "see docs/privacy.md: `prover commit`, `prover attest`, `prover apply`"
+
+
 class InputShapeError(InputError):
     """The number or layout of input values does not match the circuit's input shape."""
 

@@ -32,7 +32,7 @@ pytest_plugins = ["contract_env", "market_env"]
 PROVER = Path(sys.executable).with_name("prover")
 #: the variants the suite compares: one of each kind that builds in under a minute for fee
 SMALL_VARIANTS = "tuned,hashed-inputs,batch-2"
-REFERENCE_MODELS = ("fee", "digits")
+REFERENCE_MODELS = ("fee", "digits", "credit")
 
 
 @dataclass
@@ -107,7 +107,7 @@ def run_cli(
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, srs_cache: Path) -> Path:
-    """A workdir with the fee and digits circuits built (copied from the persistent cache when there is one)."""
+    """A workdir with the reference circuits (fee, digits, credit) built (from the persistent cache if any)."""
     workdir = tmp_path_factory.mktemp("built")
     persistent = _persistent_cache()
     if persistent is None:

@@ -11,7 +11,6 @@ The set-up (deployments, commitments, every proof) is made once per module by
 
 from __future__ import annotations
 
-import fcntl
 import json
 import shutil
 import stat
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import _persistent_cache
 from eth_abi.abi import encode
 from web3.contract import Contract
 
@@ -36,8 +34,6 @@ from prover.errors import ChainError, TransactionReverted
 from prover.evm.client import Chain, call, send_transaction
 from prover.evm.node import advance_time
 from prover.evm.verifier import deploy_verifier
-from prover.pipeline.builds import build_reference
-from prover.progress import SilentReporter
 from prover.proving.circuit import Circuit, open_circuit
 from prover.proving.field import FIELD_MODULUS, from_signed, to_signed
 from prover.proving.proofs import Proof
@@ -106,27 +102,13 @@ def latest_time(chain: Chain) -> int:
     return int(chain.w3.eth.get_block("latest")["timestamp"])
 
 
-def _credit_circuit(built: Path, work: Path) -> None:
-    """Copy the built credit circuit into `work` (built here, cached like `built`, if the
-    session's `built` workdir does not hold it)."""
-    source = built / "circuits" / "credit"
-    if not source.exists():
-        persistent = _persistent_cache()
-        target = built if persistent is None else persistent / "built"
-        with open((persistent or built) / "built.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            build_reference("credit", target, reporter=SilentReporter())
-        source = target / "circuits" / "credit"
-    shutil.copytree(source, work / "circuits" / "credit")
-
-
 @pytest.fixture(scope="module")
 def credit_env(module_chain: Chain, built: Path, tmp_path_factory: pytest.TempPathFactory) -> CreditEnv:
     """Verifier, registry (credit registered), CreditLine trusting one bank; three salted
     files committed and four proofs made, once."""
     chain = module_chain
     work = tmp_path_factory.mktemp("credit") / "work"
-    _credit_circuit(built, work)
+    shutil.copytree(built / "circuits" / "credit", work / "circuits" / "credit")
     circuit = open_circuit("credit", work)
     assert chain.node is not None
     keys = [account.private_key for account in chain.node.dev_accounts()[1:6]]
@@ -338,12 +320,6 @@ def _replayed(env: CreditEnv) -> Case:
     return env.borrowers["steady"], env.attestation("steady"), fresh
 
 
-#: `recovered_attester` recovers through eth_account, which reads v = 0/1 and EIP-155 v's
-#: and accepts a high s; OpenZeppelin's `tryRecover` refuses all three (InvalidSignature)
-LENIENT_RECOVERY = pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="check_application lets through signatures the contract refuses"
-)
-
 REFUSALS: list[Any] = [
     ("InputMismatch", _wrong_salt),
     ("InputMismatch", _other_features),
@@ -355,8 +331,8 @@ REFUSALS: list[Any] = [
     ("UntrustedAttester", _edited_commitment),
     ("InvalidSignature", _truncated_signature),
     ("InvalidSignature", _empty_signature),
-    pytest.param("InvalidSignature", _garbage_signature, marks=LENIENT_RECOVERY),
-    pytest.param("InvalidSignature", _malleable_signature, marks=LENIENT_RECOVERY),
+    ("InvalidSignature", _garbage_signature),
+    ("InvalidSignature", _malleable_signature),
     ("CommitmentAlreadyUsed", _replayed),
 ]
 

@@ -180,13 +180,12 @@ def apply_command(
     from prover.consumers.credit.attestation import read_attestation
     from prover.consumers.credit.line import apply, terms_text
 
-    attested = read_attestation(attestation)
     with _on_line(rpc_url, (private_key, account, password_file), workdir, circuit, credit_line) as (
         chain,
         built,
         line,
     ):
-        made = apply(chain, line, attested, built.read_proof(proof))
+        made = apply(chain, line, read_attestation(attestation), built.read_proof(proof))
     if json_out:
         emit_json(made.document())
         return
@@ -240,13 +239,13 @@ def credit_status_command(
 ) -> None:
     """The terms a lender gave a borrower (read only: no key needed)."""
     from prover.consumers.credit.line import read_terms, terms_text
-    from prover.errors import InputError
+    from prover.errors import PrivateInputError
 
     with _on_line(rpc_url, None, workdir, circuit, credit_line) as (chain, _, line):
         from web3 import Web3
 
         if not Web3.is_address(borrower):
-            raise InputError(f"borrower {borrower!r} is not an address")
+            raise PrivateInputError(f"borrower {borrower!r} is not an address")
         terms = read_terms(chain, line, Web3.to_checksum_address(borrower))
     document = {
         "borrower": terms.borrower,

@@ -21,7 +21,7 @@ from web3 import Web3
 
 from prover.artifacts import write_json_atomic
 from prover.consumers.credit.commitment import commitment_hex, parse_commitment
-from prover.errors import InputError
+from prover.errors import PrivateInputError
 from prover.jsonio import read_json
 
 DOMAIN_NAME = "CreditLine"
@@ -30,6 +30,8 @@ DOMAIN_VERSION = "1"
 _DURATION = re.compile(r"^\+?(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_EXPIRY = 2**64 - 1
+#: secp256k1's group order: OpenZeppelin's ECDSA refuses s > SECP256K1_N // 2 (malleable copies)
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 class Attestation(BaseModel):
@@ -115,9 +117,9 @@ def attest(
 ) -> Attestation:
     """Sign an attestation with the attester's key (nothing is sent: the borrower sends it)."""
     if not Web3.is_address(borrower):
-        raise InputError(f"borrower {borrower!r} is not an address")
+        raise PrivateInputError(f"borrower {borrower!r} is not an address")
     if not 0 <= expiry <= MAX_EXPIRY:
-        raise InputError(f"expiry {expiry} does not fit in 64 bits")
+        raise PrivateInputError(f"expiry {expiry} does not fit in 64 bits")
     message = encode_typed_data(full_message=typed_data(commitment, borrower, expiry, chain_id, contract))
     signed = attester.sign_message(message)
     return Attestation(
@@ -132,8 +134,13 @@ def attest(
 
 
 def recovered_attester(attestation: Attestation) -> str | None:
-    """Who signed this attestation's fields for its domain (None for an unreadable signature);
-    compare with `attestation.attester`: a mismatch is a forgery or an edited file."""
+    """Who signed this attestation's fields for its domain; compare with `attestation.attester`:
+    a mismatch is a forgery or an edited file. None for a signature the contract's
+    `ECDSA.tryRecover` refuses (not 65 bytes, v not 27 or 28, a high s), which eth_account
+    alone would read."""
+    raw = attestation.signature_bytes()
+    if len(raw) != 65 or raw[64] not in (27, 28) or int.from_bytes(raw[32:64], "big") > SECP256K1_N // 2:
+        return None
     message = encode_typed_data(
         full_message=typed_data(
             attestation.commitment_value,
@@ -144,7 +151,7 @@ def recovered_attester(attestation: Attestation) -> str | None:
         )
     )
     try:
-        return str(Account.recover_message(message, signature=attestation.signature_bytes()))
+        return str(Account.recover_message(message, signature=raw))
     except Exception:  # eth_keys raises several types for a malformed signature
         return None
 
@@ -158,7 +165,7 @@ def parse_expiry(text: str, now: int) -> int:
         return now + int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if text.isdigit():
         return int(text)
-    raise InputError(f"expiry {text!r} is neither a unix time nor a duration like 30d, 12h, 30m, 90s")
+    raise PrivateInputError(f"expiry {text!r} is neither a unix time nor a duration like 30d, 12h, 30m, 90s")
 
 
 def write_attestation(path: Path, attestation: Attestation) -> None:
@@ -166,11 +173,11 @@ def write_attestation(path: Path, attestation: Attestation) -> None:
 
 
 def read_attestation(path: Path) -> Attestation:
-    """An attestation file; anything malformed is one InputError naming the first problem."""
-    document = read_json(path, "attestation file", InputError)
+    """An attestation file; anything malformed is one PrivateInputError naming the first problem."""
+    document = read_json(path, "attestation file", PrivateInputError)
     try:
         return Attestation.model_validate(document)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "file"
-        raise InputError(f"{path}: {where}: {error['msg']}") from None
+        raise PrivateInputError(f"{path}: {where}: {error['msg']}") from None

@@ -20,7 +20,7 @@ import numpy as np
 from models import get_model
 from prover.artifacts import write_json_atomic
 from prover.datasets import Dataset, to_input_json
-from prover.errors import InputError, ProverError
+from prover.errors import InputError, PrivateInputError, ProverError
 from prover.jsonio import read_json
 from prover.proving.circuit import Circuit
 from prover.proving.field import FIELD_MODULUS, felt_from_hex, felt_to_hex, from_signed
@@ -49,13 +49,13 @@ def commitment_hex(commitment: int) -> str:
 
 
 def parse_commitment(text: str) -> int:
-    """A commitment given by a user: 0x-hex or decimal, a field element; else InputError."""
+    """A commitment given by a user: 0x-hex or decimal, a field element; else PrivateInputError."""
     try:
         value = int(text, 16) if text.lower().startswith("0x") else int(text)
     except ValueError:
-        raise InputError(f"commitment {text!r} is not a number (0x-hex or decimal)") from None
+        raise PrivateInputError(f"commitment {text!r} is not a number (0x-hex or decimal)") from None
     if not 0 <= value < FIELD_MODULUS:
-        raise InputError(f"commitment {text!r} is not a field element (0 <= c < r)")
+        raise PrivateInputError(f"commitment {text!r} is not a field element (0 <= c < r)")
     return value
 
 
@@ -103,9 +103,9 @@ def commitment_of_file(circuit: Circuit, salted_file: Path) -> int:
 
 def read_features(path: Path) -> dict[str, Any]:
     """A borrower's raw features: one JSON object, names as in models/credit.py."""
-    document = read_json(path, "features file", InputError)
+    document = read_json(path, "features file", PrivateInputError)
     if not isinstance(document, dict):
-        raise InputError(f'{path}: features must be one JSON object, e.g. {{"income": 52000, ...}}')
+        raise PrivateInputError(f'{path}: features must be one JSON object, e.g. {{"income": 52000, ...}}')
     return document
 
 
@@ -123,7 +123,7 @@ def commit(circuit: Circuit, features_file: Path, salted_out: Path) -> Commitmen
         features = get_credit_features(raw)
         encoded = model.encode(features, scale)
     except ValueError as exc:
-        raise InputError(f"{features_file}: {exc}") from None
+        raise PrivateInputError(f"{features_file}: {exc}") from None
     if math.prod(circuit.info.input_shapes[0]) != encoded.size:
         raise ProverError(
             f"circuit {circuit.name!r} takes {math.prod(circuit.info.input_shapes[0])} inputs, "
