@@ -13,6 +13,7 @@ The chain fixtures live in the `contract_env` plugin.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import resource
 import shutil
@@ -20,10 +21,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from prover.artifacts import Manifest
+from prover.evm.node import DEV_PRIVATE_KEY
 from prover.pipeline.builds import build_reference
 from prover.progress import SilentReporter
 
@@ -103,6 +106,27 @@ def run_cli(
         preexec_fn=limit_memory if memory_limit is not None else None,
     )
     return CliResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+class ChainCli:
+    """`prover` subprocesses against one node: `--rpc-url` and a signing key (None: read only)
+    on every call, the environment's PROVER_* cleared so only what a test passes counts."""
+
+    def __init__(self, work: Path, rpc_url: str) -> None:
+        self.work, self.rpc_url = work, rpc_url
+
+    def run(self, *args: str | Path, key: str | None = DEV_PRIVATE_KEY) -> CliResult:
+        signing = ("--private-key", key) if key else ()
+        env = {"PROVER_PRIVATE_KEY": "", "PROVER_RPC_URL": ""}
+        return run_cli(*args, "--rpc-url", self.rpc_url, *signing, "--workdir", self.work, env=env)
+
+    def ok(self, *args: str | Path, key: str | None = DEV_PRIVATE_KEY) -> CliResult:
+        result = self.run(*args, key=key)
+        assert result.code == 0, (args, result.stderr[-3000:])
+        return result
+
+    def json(self, *args: str | Path, key: str | None = DEV_PRIVATE_KEY) -> Any:
+        return json.loads(self.ok(*args, "--json", key=key).stdout)
 
 
 @pytest.fixture(scope="session")

@@ -10,14 +10,12 @@ import json
 import shutil
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import CliResult, assert_clean_error, run_cli
+from conftest import ChainCli, CliResult, assert_clean_error, run_cli
 from contract_env import SECOND_KEY
 
 from prover.evm.client import Chain
-from prover.evm.node import DEV_PRIVATE_KEY
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
@@ -35,24 +33,6 @@ FEATURES = {
 }
 
 
-class Cli:
-    def __init__(self, work: Path, rpc_url: str) -> None:
-        self.work, self.rpc_url = work, rpc_url
-
-    def run(self, *args: str | Path, key: str | None = DEV_PRIVATE_KEY) -> CliResult:
-        signing = ("--private-key", key) if key else ()
-        env = {"PROVER_PRIVATE_KEY": "", "PROVER_RPC_URL": ""}
-        return run_cli(*args, "--rpc-url", self.rpc_url, *signing, "--workdir", self.work, env=env)
-
-    def ok(self, *args: str | Path, key: str | None = DEV_PRIVATE_KEY) -> CliResult:
-        result = self.run(*args, key=key)
-        assert result.code == 0, (args, result.stderr[-3000:])
-        return result
-
-    def json(self, *args: str | Path, key: str | None = DEV_PRIVATE_KEY) -> Any:
-        return json.loads(self.ok(*args, "--json", key=key).stdout)
-
-
 def _offline(work: Path, *args: str | Path) -> CliResult:
     return run_cli(*args, "--workdir", work)
 
@@ -61,7 +41,7 @@ def test_commit_attest_prove_apply_through_the_cli(module_chain: Chain, built: P
     assert module_chain.node is not None
     work = tmp_path / "work"
     shutil.copytree(built / "circuits" / "credit", work / "circuits" / "credit")
-    cli = Cli(work, module_chain.node.rpc_url)
+    cli = ChainCli(work, module_chain.node.rpc_url)
     features = work / "features.json"
     features.write_text(json.dumps(FEATURES))
 
@@ -134,7 +114,7 @@ def test_bad_inputs_are_one_line_errors(module_chain: Chain, built: Path, tmp_pa
     assert_clean_error(_offline(work, "commit", "credit", "--input", features), "one JSON object")
     assert not (work / "features.salted.json").exists(), "nothing is written for a refused input"
 
-    cli = Cli(work, module_chain.node.rpc_url)
+    cli = ChainCli(work, module_chain.node.rpc_url)
     cli.ok("deploy", "credit")
     assert_clean_error(
         cli.run("attest", "--commitment", "banana", "--borrower", BORROWER, key=SECOND_KEY), "not a number"

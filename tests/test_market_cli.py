@@ -13,10 +13,9 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import CliResult, assert_clean_error, run_cli
+from conftest import ChainCli, assert_clean_error, run_cli
 from contract_env import SECOND_KEY
 from faults import PROVER
 
@@ -28,29 +27,11 @@ pytestmark = [pytest.mark.chain, pytest.mark.slow]
 CIRCUIT = "fee_b4"
 
 
-class Cli:
-    def __init__(self, work: Path, rpc_url: str) -> None:
-        self.work, self.rpc_url = work, rpc_url
-
-    def run(self, *args: str | Path, key: str | None = DEV_PRIVATE_KEY) -> CliResult:
-        signing = ("--private-key", key) if key else ()
-        env = {"PROVER_PRIVATE_KEY": "", "PROVER_RPC_URL": ""}
-        return run_cli(*args, "--rpc-url", self.rpc_url, *signing, "--workdir", self.work, env=env)
-
-    def ok(self, *args: str | Path, key: str | None = DEV_PRIVATE_KEY) -> CliResult:
-        result = self.run(*args, key=key)
-        assert result.code == 0, (args, result.stderr[-3000:])
-        return result
-
-    def json(self, *args: str | Path, key: str | None = DEV_PRIVATE_KEY) -> Any:
-        return json.loads(self.ok(*args, "--json", key=key).stdout)
-
-
 def test_owner_requester_and_keeper_through_the_cli(module_chain: Chain, batch_built: Path, tmp_path: Path) -> None:
     assert module_chain.node is not None
     work = tmp_path / "work"
     shutil.copytree(batch_built / "circuits" / CIRCUIT, work / "circuits" / CIRCUIT)
-    cli = Cli(work, module_chain.node.rpc_url)
+    cli = ChainCli(work, module_chain.node.rpc_url)
 
     assert_clean_error(cli.run("request", CIRCUIT, "--input", work / "none.json"), "no inference market recorded")
     cli.ok("register", CIRCUIT)
@@ -107,7 +88,7 @@ def test_serve_stops_cleanly_on_a_signal(
     assert module_chain.node is not None
     work = tmp_path / "work"
     shutil.copytree(batch_built / "circuits" / CIRCUIT, work / "circuits" / CIRCUIT)
-    cli = Cli(work, module_chain.node.rpc_url)
+    cli = ChainCli(work, module_chain.node.rpc_url)
     cli.ok("register", CIRCUIT)
     cli.ok("market", "deploy")
     cli.ok("token", "deploy")
@@ -137,7 +118,7 @@ def test_retiring_a_version_makes_its_requests_refundable(
     assert module_chain.node is not None
     work = tmp_path / "work"
     shutil.copytree(batch_built / "circuits" / CIRCUIT, work / "circuits" / CIRCUIT)
-    cli = Cli(work, module_chain.node.rpc_url)
+    cli = ChainCli(work, module_chain.node.rpc_url)
     cli.ok("register", CIRCUIT)
     cli.ok("market", "deploy")
     cli.ok("token", "deploy")
