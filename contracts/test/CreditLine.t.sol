@@ -10,6 +10,7 @@ import {ZkmlConsumer} from "../src/ZkmlConsumer.sol";
 import {MockVerifier} from "./MockVerifier.sol";
 import {Felt} from "./utils/Felt.sol";
 import {Cheats, Test} from "./utils/Test.sol";
+import {Vm} from "./utils/Vm.sol";
 
 /// @dev forge prints `console.log` calls of a test (`-vv`); the address is forge-std's.
 library CreditConsole {
@@ -90,16 +91,18 @@ contract CreditLineTest is Test, CreditFixture {
 
     /// @dev The borrower applies with commitment `seed`, a proof of PD `pd` (scale 7), signed by the attester.
     function _apply(address who, uint256 seed, int256 pd) internal returns (uint256 limit, uint16 rateBps) {
+        uint64 version = line.termsVersion();
         uint256 commitment = _commitment(seed);
         CreditLine.Attestation memory a = _attestation(commitment, who, expiry);
         bytes memory signature = _sign(line, ATTESTER_KEY, a);
         vm.prank(who);
-        return line.applyForCredit(PROOF, _instances(commitment, Felt.encode(pd)), a, signature);
+        return line.applyForCredit(PROOF, _instances(commitment, Felt.encode(pd)), a, signature, version);
     }
 
     // --- pricing ---------------------------------------------------------------------------------
 
     function test_Apply_PricesTheLineFromTheProvenPd() public {
+        uint64 version = line.termsVersion();
         uint256 commitment = _commitment(1);
         CreditLine.Attestation memory a = _attestation(commitment, borrower, expiry);
         bytes memory signature = _sign(line, ATTESTER_KEY, a);
@@ -108,7 +111,7 @@ contract CreditLineTest is Test, CreditFixture {
         vm.expectEmit();
         emit CreditLine.CreditTermsSet(borrower, attester, commitment, 468, 38_534, 791);
         vm.prank(borrower);
-        (uint256 limit, uint16 rateBps) = line.applyForCredit(PROOF, _instances(commitment, 6), a, signature);
+        (uint256 limit, uint16 rateBps) = line.applyForCredit(PROOF, _instances(commitment, 6), a, signature, version);
         assertEq(limit, 38_534, "limit");
         assertEq(rateBps, 791, "rate");
         CreditLine.Line memory stored = line.lineOf(borrower);
@@ -184,26 +187,29 @@ contract CreditLineTest is Test, CreditFixture {
     // --- every rejection, by name ------------------------------------------------------------------
 
     function test_Apply_RefusesAnotherBorrowersAttestation() public {
+        uint64 version = line.termsVersion();
         address thief = makeAddr("thief");
         uint256 commitment = _commitment(1);
         CreditLine.Attestation memory a = _attestation(commitment, borrower, expiry);
         bytes memory signature = _sign(line, ATTESTER_KEY, a);
         vm.expectRevert(abi.encodeWithSelector(CreditLine.NotAttestedBorrower.selector, borrower, thief));
         vm.prank(thief);
-        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature);
+        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature, version);
     }
 
     function test_Apply_RefusesAnExpiredAttestation() public {
+        uint64 version = line.termsVersion();
         uint256 commitment = _commitment(1);
         CreditLine.Attestation memory a = _attestation(commitment, borrower, expiry);
         bytes memory signature = _sign(line, ATTESTER_KEY, a);
         vm.warp(uint256(expiry) + 1);
         vm.expectRevert(abi.encodeWithSelector(CreditLine.AttestationExpired.selector, expiry, uint256(expiry) + 1));
         vm.prank(borrower);
-        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature);
+        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature, version);
     }
 
     function test_Apply_RefusesMalformedSignatures() public {
+        uint64 version = line.termsVersion();
         uint256 commitment = _commitment(1);
         CreditLine.Attestation memory a = _attestation(commitment, borrower, expiry);
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(ATTESTER_KEY, line.attestationDigest(a));
@@ -216,23 +222,25 @@ contract CreditLineTest is Test, CreditFixture {
         for (uint256 i = 0; i < bad.length; ++i) {
             vm.expectRevert(CreditLine.InvalidSignature.selector);
             vm.prank(borrower);
-            line.applyForCredit(PROOF, _instances(commitment, 0), a, bad[i]);
+            line.applyForCredit(PROOF, _instances(commitment, 0), a, bad[i], version);
         }
     }
 
     function test_Apply_RefusesAnUntrustedSigner() public {
+        uint64 version = line.termsVersion();
         uint256 commitment = _commitment(1);
         CreditLine.Attestation memory a = _attestation(commitment, borrower, expiry);
         bytes memory signature = _sign(line, STRANGER_KEY, a);
         vm.expectRevert(abi.encodeWithSelector(CreditLine.UntrustedAttester.selector, vm.addr(STRANGER_KEY)));
         vm.prank(borrower);
-        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature);
+        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature, version);
     }
 
     /// @dev The attester signed commitment A; the borrower swaps in B (features it would rather
     /// be scored on). The signature is well-formed but over another digest, so it recovers
     /// some unrelated account.
     function test_Apply_RefusesASignatureOverAnotherAttestation() public {
+        uint64 version = line.termsVersion();
         CreditLine.Attestation memory signed = _attestation(_commitment(1), borrower, expiry);
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(ATTESTER_KEY, line.attestationDigest(signed));
         CreditLine.Attestation memory forged = _attestation(_commitment(2), borrower, expiry);
@@ -240,46 +248,49 @@ contract CreditLineTest is Test, CreditFixture {
         assertTrue(recovered != attester && recovered != address(0), "recovers someone else");
         vm.expectRevert(abi.encodeWithSelector(CreditLine.UntrustedAttester.selector, recovered));
         vm.prank(borrower);
-        line.applyForCredit(PROOF, _instances(_commitment(2), 0), forged, abi.encodePacked(r, s, v));
+        line.applyForCredit(PROOF, _instances(_commitment(2), 0), forged, abi.encodePacked(r, s, v), version);
         // the same with a later expiry than the attester granted
         forged = _attestation(_commitment(1), borrower, expiry + 365 days);
         recovered = ecrecover(line.attestationDigest(forged), v, r, s);
         vm.expectRevert(abi.encodeWithSelector(CreditLine.UntrustedAttester.selector, recovered));
         vm.prank(borrower);
-        line.applyForCredit(PROOF, _instances(_commitment(1), 0), forged, abi.encodePacked(r, s, v));
+        line.applyForCredit(PROOF, _instances(_commitment(1), 0), forged, abi.encodePacked(r, s, v), version);
     }
 
     function test_Apply_RefusesAReplayedCommitmentWhateverTheProofBytes() public {
+        uint64 version = line.termsVersion();
         uint256 commitment = _commitment(1);
         CreditLine.Attestation memory a = _attestation(commitment, borrower, expiry);
         bytes memory signature = _sign(line, ATTESTER_KEY, a);
         vm.prank(borrower);
-        line.applyForCredit(PROOF, _instances(commitment, 20), a, signature);
+        line.applyForCredit(PROOF, _instances(commitment, 20), a, signature, version);
         // a re-randomised proof (other bytes), a better PD, the same attestation
         vm.expectRevert(abi.encodeWithSelector(CreditLine.CommitmentAlreadyUsed.selector, commitment));
         vm.prank(borrower);
-        line.applyForCredit(hex"beef", _instances(commitment, 0), a, signature);
+        line.applyForCredit(hex"beef", _instances(commitment, 0), a, signature, version);
         // nor with a fresh attestation of the same commitment
         a.expiry = expiry + 1 days;
         signature = _sign(line, ATTESTER_KEY, a);
         vm.expectRevert(abi.encodeWithSelector(CreditLine.CommitmentAlreadyUsed.selector, commitment));
         vm.prank(borrower);
-        line.applyForCredit(hex"beef", _instances(commitment, 0), a, signature);
+        line.applyForCredit(hex"beef", _instances(commitment, 0), a, signature, version);
         assertEq(mock.calls(), 1, "replays reach no verifier");
     }
 
     /// @dev A proof over other features, or the same features with another salt, carries another hash.
     function test_Apply_RefusesAProofOverAnotherCommitment() public {
+        uint64 version = line.termsVersion();
         uint256 attested = _commitment(1);
         uint256 other = _commitment(2);
         CreditLine.Attestation memory a = _attestation(attested, borrower, expiry);
         bytes memory signature = _sign(line, ATTESTER_KEY, a);
         vm.expectRevert(abi.encodeWithSelector(ZkmlConsumer.InputMismatch.selector, 0, attested, other));
         vm.prank(borrower);
-        line.applyForCredit(PROOF, _instances(other, 0), a, signature);
+        line.applyForCredit(PROOF, _instances(other, 0), a, signature, version);
     }
 
     function test_Apply_RefusesAPdOutsideTheDecodableRange() public {
+        uint64 version = line.termsVersion();
         uint256[2] memory felts = [Felt.MAX_ABS, Felt.R - Felt.MAX_ABS];
         for (uint256 i = 0; i < 2; ++i) {
             uint256 commitment = _commitment(i);
@@ -287,28 +298,30 @@ contract CreditLineTest is Test, CreditFixture {
             bytes memory signature = _sign(line, ATTESTER_KEY, a);
             vm.expectRevert(abi.encodeWithSelector(ZkmlConsumer.OutputOutOfRange.selector, felts[i]));
             vm.prank(borrower);
-            line.applyForCredit(PROOF, _instances(commitment, felts[i]), a, signature);
+            line.applyForCredit(PROOF, _instances(commitment, felts[i]), a, signature, version);
         }
     }
 
     function test_Apply_RefusesInstancesNotInTheField() public {
+        uint64 version = line.termsVersion();
         // an attested "commitment" >= r: x and x + r would verify alike
         uint256 commitment = Felt.R + 7;
         CreditLine.Attestation memory a = _attestation(commitment, borrower, expiry);
         bytes memory signature = _sign(line, ATTESTER_KEY, a);
         vm.expectRevert(abi.encodeWithSelector(ZkmlConsumer.InstanceNotInField.selector, 0, commitment));
         vm.prank(borrower);
-        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature);
+        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature, version);
         // a PD felt >= r
         commitment = _commitment(1);
         a = _attestation(commitment, borrower, expiry);
         signature = _sign(line, ATTESTER_KEY, a);
         vm.expectRevert(abi.encodeWithSelector(ZkmlConsumer.InstanceNotInField.selector, 1, Felt.R + 3));
         vm.prank(borrower);
-        line.applyForCredit(PROOF, _instances(commitment, Felt.R + 3), a, signature);
+        line.applyForCredit(PROOF, _instances(commitment, Felt.R + 3), a, signature, version);
     }
 
     function test_Apply_RefusesAnotherInstanceCount() public {
+        uint64 version = line.termsVersion();
         uint256 commitment = _commitment(1);
         CreditLine.Attestation memory a = _attestation(commitment, borrower, expiry);
         bytes memory signature = _sign(line, ATTESTER_KEY, a);
@@ -316,27 +329,29 @@ contract CreditLineTest is Test, CreditFixture {
         three[0] = commitment;
         vm.expectRevert(abi.encodeWithSelector(ZkmlConsumer.WrongInstanceCount.selector, 3, 2));
         vm.prank(borrower);
-        line.applyForCredit(PROOF, three, a, signature);
+        line.applyForCredit(PROOF, three, a, signature, version);
     }
 
     function test_Apply_ARejectedProofUsesNothing() public {
+        uint64 version = line.termsVersion();
         mock.setAccepts(false);
         uint256 commitment = _commitment(1);
         CreditLine.Attestation memory a = _attestation(commitment, borrower, expiry);
         bytes memory signature = _sign(line, ATTESTER_KEY, a);
         vm.expectRevert(ZkmlConsumer.ProofRejected.selector);
         vm.prank(borrower);
-        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature);
+        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature, version);
         assertTrue(!line.commitmentUsed(commitment), "commitment still fresh");
         mock.setAccepts(true);
         vm.prank(borrower);
-        (uint256 limit,) = line.applyForCredit(PROOF, _instances(commitment, 0), a, signature);
+        (uint256 limit,) = line.applyForCredit(PROOF, _instances(commitment, 0), a, signature, version);
         assertEq(limit, 50_000, "the honest proof still prices");
     }
 
     // --- attesters, terms, pause, ownership ----------------------------------------------------------
 
     function test_SetAttester_RemovalTakesEffectOnTheNextApplication() public {
+        uint64 version = line.termsVersion();
         uint256 commitment = _commitment(1);
         CreditLine.Attestation memory a = _attestation(commitment, borrower, expiry);
         bytes memory signature = _sign(line, ATTESTER_KEY, a);
@@ -346,16 +361,17 @@ contract CreditLineTest is Test, CreditFixture {
         assertTrue(!line.isAttester(attester), "distrusted");
         vm.expectRevert(abi.encodeWithSelector(CreditLine.UntrustedAttester.selector, attester));
         vm.prank(borrower);
-        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature);
+        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature, version);
         // trusted again: the unused attestation counts again
         vm.expectEmit();
         emit CreditLine.AttesterSet(attester, true);
         line.setAttester(attester, true);
         vm.prank(borrower);
-        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature);
+        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature, version);
     }
 
     function test_SetAttester_AddsAnotherAttester() public {
+        uint64 version = line.termsVersion();
         address other = vm.addr(STRANGER_KEY);
         line.setAttester(other, true);
         assertTrue(line.isAttester(other) && line.isAttester(attester), "both trusted");
@@ -365,7 +381,7 @@ contract CreditLineTest is Test, CreditFixture {
         vm.expectEmit();
         emit CreditLine.CreditTermsSet(borrower, other, commitment, 0, 50_000, 300);
         vm.prank(borrower);
-        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature);
+        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature, version);
     }
 
     function test_SetAttester_RefusesTheZeroAddress() public {
@@ -377,8 +393,9 @@ contract CreditLineTest is Test, CreditFixture {
         CreditLine.Terms memory t =
             CreditLine.Terms({minLimit: 7, maxLimit: 7, minRateBps: 10_000, maxRateBps: 10_000, maxDefaultBps: 10_000});
         vm.expectEmit();
-        emit CreditLine.TermsSet(t);
+        emit CreditLine.TermsSet(2, t);
         line.setTerms(t);
+        assertEq(line.termsVersion(), 2, "second version");
         CreditLine.Terms memory stored = line.terms();
         assertTrue(
             stored.minLimit == 7 && stored.maxLimit == 7 && stored.minRateBps == 10_000 && stored.maxRateBps == 10_000
@@ -411,20 +428,21 @@ contract CreditLineTest is Test, CreditFixture {
     }
 
     function test_Pause_StopsApplications() public {
+        uint64 version = line.termsVersion();
         line.pause();
         uint256 commitment = _commitment(1);
         CreditLine.Attestation memory a = _attestation(commitment, borrower, expiry);
         bytes memory signature = _sign(line, ATTESTER_KEY, a);
         vm.expectRevert(Pausable.EnforcedPause.selector);
         vm.prank(borrower);
-        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature);
+        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature, version);
         vm.expectRevert(Pausable.EnforcedPause.selector);
         line.pause();
         line.unpause();
         vm.expectRevert(Pausable.ExpectedPause.selector);
         line.unpause();
         vm.prank(borrower);
-        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature);
+        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature, version);
     }
 
     function test_OwnerFunctions_RefuseEveryoneElse() public {
@@ -449,7 +467,7 @@ contract CreditLineTest is Test, CreditFixture {
         attesters[0] = attester;
         attesters[1] = vm.addr(STRANGER_KEY);
         vm.expectEmit();
-        emit CreditLine.TermsSet(_defaultTerms());
+        emit CreditLine.TermsSet(1, _defaultTerms());
         vm.expectEmit();
         emit CreditLine.AttesterSet(attesters[0], true);
         vm.expectEmit();
@@ -459,6 +477,7 @@ contract CreditLineTest is Test, CreditFixture {
         assertEq(fresh.outputScale(), 12, "scale");
         assertTrue(fresh.isAttester(attesters[0]) && fresh.isAttester(attesters[1]), "attesters");
         assertEq(fresh.terms().maxDefaultBps, 2_000, "terms");
+        assertEq(fresh.termsVersion(), 1, "the constructor's terms are version 1");
         assertEq(fresh.owner(), address(this), "owner");
     }
 
@@ -472,6 +491,79 @@ contract CreditLineTest is Test, CreditFixture {
         attesters[0] = attester;
         vm.expectRevert(abi.encodeWithSelector(CreditLine.InvalidAttester.selector, address(0)));
         new CreditLine(mock, IModelRegistry(address(0)), 0, OUTPUT_SCALE, _defaultTerms(), attesters, address(this));
+    }
+
+    // --- the terms version guard ---------------------------------------------------------------------
+
+    /// @dev Every terms change, the constructor's included, bumps the version by one and emits
+    /// it (indexed) with the terms; setting the same terms again still counts as a change.
+    function test_TermsVersion_IncrementsOnEveryChangeAndIsEmitted() public {
+        assertEq(line.termsVersion(), 1, "version 1 at deployment");
+        CreditLine.Terms memory t = _defaultTerms();
+        t.maxLimit = 60_000;
+        vm.recordLogs();
+        line.setTerms(t);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        assertEq(logs.length, 1, "one event");
+        assertEq(logs[0].topics.length, 2, "signature and the indexed version");
+        assertEq(
+            logs[0].topics[0], keccak256("TermsSet(uint64,(uint128,uint128,uint16,uint16,uint16))"), "event signature"
+        );
+        assertEq(uint256(logs[0].topics[1]), 2, "indexed version 2");
+        assertEq(keccak256(logs[0].data), keccak256(abi.encode(t)), "terms in the data");
+        assertEq(line.termsVersion(), 2, "version 2");
+        vm.expectEmit();
+        emit CreditLine.TermsSet(3, t);
+        line.setTerms(t);
+        assertEq(line.termsVersion(), 3, "the same terms again: version 3");
+        // a refused change bumps nothing
+        t.maxDefaultBps = 0;
+        vm.expectRevert(CreditLine.InvalidTerms.selector);
+        line.setTerms(t);
+        assertEq(line.termsVersion(), 3, "still 3");
+    }
+
+    /// @dev The borrower reads the terms (version 1) and previews their line; the owner's
+    /// `setTerms` is mined first. The application reverts by name before the proof is checked,
+    /// the commitment stays unused, and re-applying with the new version prices on the new terms.
+    function test_Apply_RefusesTermsChangedSinceTheBorrowerReadThem() public {
+        uint256 commitment = _commitment(1);
+        CreditLine.Attestation memory a = _attestation(commitment, borrower, expiry);
+        bytes memory signature = _sign(line, ATTESTER_KEY, a);
+        uint64 read = line.termsVersion();
+        (uint256 previewed,) = line.quote(0);
+        assertEq(previewed, 50_000, "the line the borrower saw");
+        CreditLine.Terms memory worse = _defaultTerms();
+        worse.maxLimit = 2_000;
+        line.setTerms(worse);
+        vm.expectRevert(abi.encodeWithSelector(CreditLine.TermsChanged.selector, read, read + 1));
+        vm.prank(borrower);
+        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature, read);
+        assertTrue(!line.commitmentUsed(commitment), "commitment not consumed");
+        assertEq(mock.calls(), 0, "no verifier call");
+        assertEq(line.lineOf(borrower).updatedAt, 0, "no line");
+        // a version from the future is refused alike
+        vm.expectRevert(abi.encodeWithSelector(CreditLine.TermsChanged.selector, read + 2, read + 1));
+        vm.prank(borrower);
+        line.applyForCredit(PROOF, _instances(commitment, 0), a, signature, read + 2);
+        // the borrower re-reads the terms and re-applies with the same attestation
+        uint64 current = line.termsVersion();
+        assertEq(current, read + 1, "one change");
+        vm.prank(borrower);
+        (uint256 limit, uint16 rateBps) = line.applyForCredit(PROOF, _instances(commitment, 0), a, signature, current);
+        assertTrue(limit == 2_000 && rateBps == 300, "priced on the terms now read");
+        assertTrue(line.commitmentUsed(commitment), "used now");
+    }
+
+    /// @dev The version is checked first: a stale version reverts `TermsChanged` even for a
+    /// caller who is not the attested borrower, with an expired attestation and a bad signature.
+    function test_Apply_ChecksTheTermsVersionFirst() public {
+        uint256 commitment = _commitment(1);
+        CreditLine.Attestation memory a = _attestation(commitment, borrower, expiry);
+        vm.warp(uint256(expiry) + 1);
+        vm.expectRevert(abi.encodeWithSelector(CreditLine.TermsChanged.selector, 0, 1));
+        vm.prank(makeAddr("thief"));
+        line.applyForCredit(PROOF, _instances(commitment, 0), a, "", 0);
     }
 
     // --- the EIP-712 encoding Python signs -------------------------------------------------------------
@@ -587,15 +679,19 @@ contract CreditLineTest is Test, CreditFixture {
     /// template's checks, the mock's call, two fresh slots and the event), a new borrower and
     /// a new commitment. `-vv` prints it.
     function test_Gas_Apply() public {
+        // the version a borrower read off-chain: reading it here would warm the slot it shares
+        // with `paused()` and hide that cold load from the figure
+        uint64 version = 1;
         uint256 commitment = _commitment(1);
         CreditLine.Attestation memory a = _attestation(commitment, borrower, expiry);
         bytes memory signature = _sign(line, ATTESTER_KEY, a);
         uint256[] memory instances = _instances(commitment, 6);
         vm.prank(borrower);
-        line.applyForCredit(PROOF, instances, a, signature);
+        line.applyForCredit(PROOF, instances, a, signature, version);
         uint256 used = vm.lastCallGas().gasTotalUsed;
         CreditConsole.log("applyForCredit gas (mock verifier)", used);
         assertLe(used, 120_000, "apply stays cheap");
+        assertEq(line.termsVersion(), version, "priced on the constructor's terms");
     }
 }
 
@@ -644,6 +740,7 @@ contract CreditLineHandler is CreditFixture {
     /// @param key Fuzz input choosing the signer.
     /// @param pd The PD, bounded to the decodable range.
     function apply_(uint256 who, uint256 seed, uint256 key, int256 pd) external {
+        uint64 version = line.termsVersion();
         address borrower = borrowers[who % 3];
         uint256 commitment = _commitment(seed % 16);
         uint256 signer = keys[key % 3];
@@ -653,7 +750,7 @@ contract CreditLineHandler is CreditFixture {
         bool shouldFail = line.paused() || line.commitmentUsed(commitment) || !line.isAttester(vm.addr(signer));
         CreditLine.Terms memory current = line.terms();
         vm.prank(borrower);
-        try line.applyForCredit(PROOF, _instances(commitment, Felt.encode(pd)), a, signature) {
+        try line.applyForCredit(PROOF, _instances(commitment, Felt.encode(pd)), a, signature, version) {
             if (shouldFail) ++wrongSuccesses;
             ++successes;
             used.push(commitment);

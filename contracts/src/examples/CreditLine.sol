@@ -29,6 +29,12 @@ import {ZkmlConsumer} from "../ZkmlConsumer.sol";
 /// with that hash); the circuit (pinned by the verifier and, with a registry, the model id),
 /// that it computes the model the lender priced; and the owner, who sets the terms and the
 /// attesters and may pause.
+///
+/// What the borrower is protected from: the owner changing the terms while an application
+/// is in flight. Every terms change bumps `termsVersion`; the borrower quotes the version they
+/// read (`quote(pdBps)` previews the line it gives) and an application against any other
+/// version reverts (`TermsChanged`) before anything is used, so a `setTerms` mined just before
+/// never prices a line on terms the borrower did not see, nor burns their commitment.
 /// @dev An example to copy for "inputs bound to a signed commitment" (DESIGN.md rule 3): the
 /// four template hooks bind the one input instance to the attested commitment and key
 /// freshness on it (rule 4: a commitment prices one line, whatever the proof bytes, so a
@@ -109,6 +115,11 @@ contract CreditLine is ZkmlConsumer, IERC5267, OwnableNoRenounce, Pausable {
     uint256 private immutable _cachedChainId;
     address private immutable _cachedThis;
 
+    /// @notice The version of the terms in force: 1 at deployment, incremented by every
+    /// `setTerms`. A borrower passes the version they read to `applyForCredit`.
+    /// @dev Declared first so it packs into the slot of `Ownable._owner` and `Pausable._paused`,
+    /// which `whenNotPaused` has already read: the check costs a warm load.
+    uint64 public termsVersion;
     /// @dev The pricing in force.
     Terms private _terms;
     /// @dev Whose attestations count.
@@ -118,6 +129,14 @@ contract CreditLine is ZkmlConsumer, IERC5267, OwnableNoRenounce, Pausable {
     /// @dev The latest line per borrower.
     mapping(address borrower => Line) private _lines;
 
+    /// @notice The terms changed since the borrower read them: the application quoted another
+    /// `termsVersion` than the one in force. Protects the borrower from a `setTerms` mined just
+    /// before their application (pricing them at terms they never saw and burning their
+    /// one-time commitment); they re-read the terms (`terms()`, `quote(pdBps)` previews the
+    /// line) and re-apply with the new version, the commitment still unused.
+    /// @param expected The version the borrower quoted.
+    /// @param current The version in force.
+    error TermsChanged(uint64 expected, uint64 current);
     /// @notice The caller is not the borrower the attestation names.
     /// @param borrower The attested borrower.
     /// @param caller The account that called.
@@ -144,9 +163,10 @@ contract CreditLine is ZkmlConsumer, IERC5267, OwnableNoRenounce, Pausable {
     /// @notice A constructor parameter is out of range.
     error InvalidConfig();
 
-    /// @notice Emitted when the pricing changes (and at deployment).
+    /// @notice Emitted when the pricing changes (and at deployment, version 1).
+    /// @param version The new `termsVersion`.
     /// @param terms The new terms.
-    event TermsSet(Terms terms);
+    event TermsSet(uint64 indexed version, Terms terms);
     /// @notice Emitted when an account is trusted or distrusted as an attester.
     /// @param attester The account.
     /// @param trusted Whether its attestations count from now on.
@@ -198,7 +218,9 @@ contract CreditLine is ZkmlConsumer, IERC5267, OwnableNoRenounce, Pausable {
 
     // --- owner ---------------------------------------------------------------------------------
 
-    /// @notice Replaces the pricing; owner only. Lines already priced keep their terms.
+    /// @notice Replaces the pricing and increments `termsVersion`; owner only. Lines already
+    /// priced keep their terms; applications in flight against the old version revert
+    /// (`TermsChanged`) without using their commitment.
     /// @param terms_ The new terms (`InvalidTerms` unless within the bounds on `Terms`).
     function setTerms(Terms calldata terms_) external onlyOwner {
         _setTerms(terms_);
@@ -227,7 +249,8 @@ contract CreditLine is ZkmlConsumer, IERC5267, OwnableNoRenounce, Pausable {
     /// @notice Prices the caller's credit line from a proof of the model's PD on the features
     /// an attester vouched for, replacing any earlier line of the caller.
     /// @dev Named `applyForCredit` because `apply` is a reserved word in Solidity. Checks, in
-    /// order: paused; attested borrower is the caller; not expired (expiry == now still
+    /// order: paused; `expectedTermsVersion` is the version in force (`TermsChanged`);
+    /// attested borrower is the caller; not expired (expiry == now still
     /// counts); signature well-formed (`InvalidSignature`) and by a trusted attester
     /// (`UntrustedAttester`); then `_acceptProof`: instance count, registry, instance 0 equals
     /// the attested commitment (`InputMismatch`), commitment unused, instances in the field,
@@ -237,14 +260,20 @@ contract CreditLine is ZkmlConsumer, IERC5267, OwnableNoRenounce, Pausable {
     /// @param instances The commitment, then the PD felt (signed fixed point at `outputScale`).
     /// @param attestation What the attester signed.
     /// @param signature The attester's 65-byte signature of `attestationDigest(attestation)`.
+    /// @param expectedTermsVersion The `termsVersion` of the terms the borrower read (and
+    /// previewed with `quote`): the line is priced on those terms or not at all.
     /// @return limit The new limit (0: declined).
     /// @return rateBps The new yearly rate in basis points (0: declined).
     function applyForCredit(
         bytes calldata proof,
         uint256[] calldata instances,
         Attestation calldata attestation,
-        bytes calldata signature
+        bytes calldata signature,
+        uint64 expectedTermsVersion
     ) external whenNotPaused returns (uint256 limit, uint16 rateBps) {
+        if (expectedTermsVersion != termsVersion) {
+            revert TermsChanged(expectedTermsVersion, termsVersion);
+        }
         if (attestation.borrower != msg.sender) {
             revert NotAttestedBorrower(attestation.borrower, msg.sender);
         }
@@ -427,7 +456,7 @@ contract CreditLine is ZkmlConsumer, IERC5267, OwnableNoRenounce, Pausable {
         return uint16((clamped * MAX_BPS) / one);
     }
 
-    /// @notice Validates and stores the terms, emitting `TermsSet`.
+    /// @notice Validates and stores the terms, increments `termsVersion`, emitting `TermsSet`.
     /// @param terms_ The terms.
     function _setTerms(Terms memory terms_) internal {
         if (
@@ -435,7 +464,9 @@ contract CreditLine is ZkmlConsumer, IERC5267, OwnableNoRenounce, Pausable {
                 || terms_.maxRateBps > MAX_BPS || terms_.maxDefaultBps == 0 || terms_.maxDefaultBps > MAX_BPS
         ) revert InvalidTerms();
         _terms = terms_;
-        emit TermsSet(terms_);
+        uint64 version = termsVersion + 1;
+        termsVersion = version;
+        emit TermsSet(version, terms_);
     }
 
     /// @notice Stores an attester's trust, emitting `AttesterSet`.
