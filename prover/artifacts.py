@@ -190,7 +190,10 @@ def atomic_path(target: Path, *, private: bool = False) -> Iterator[Path]:
         if not tmp.exists() or tmp.stat().st_size == 0:
             raise ProverError(f"stage produced no {target.name}")
         with writing(target):
-            if not private:
+            if private:  # a secret is on disk before its name is: a crash cannot lose it behind a printed hash
+                with open(tmp, "rb") as handle:
+                    os.fsync(handle.fileno())
+            else:
                 os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts follow the umask
             os.replace(tmp, target)
     finally:

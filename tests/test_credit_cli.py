@@ -48,7 +48,8 @@ def test_commit_attest_prove_apply_through_the_cli(module_chain: Chain, built: P
     assert_clean_error(
         cli.run("attest", "--commitment", "0x01", "--borrower", BORROWER, key=SECOND_KEY), "prover deploy credit"
     )
-    line = cli.json("deploy", "credit")["address"]
+    deployed = cli.json("deploy", "credit")
+    line = deployed["address"]
     cli.ok("credit", "attester", BANK)
 
     committed = _offline(work, "commit", "credit", "--input", features)
@@ -59,17 +60,82 @@ def test_commit_attest_prove_apply_through_the_cli(module_chain: Chain, built: P
     assert stat.S_IMODE(salted.stat().st_mode) == 0o600, "the salted file is its owner's secret"
     assert "secret" in committed.stderr and str(salted) in committed.stderr
 
+    refused = _offline(work, "commit", "credit", "--input", features)
+    assert_clean_error(refused, "exists", "--force")
+    assert salted.read_bytes() and _offline(work, "commit", "credit", "--input", features, "--out", work / "x.json")
+
     attestation = work / "attestation.json"
+    lying = work / "lying.json"
+    lying.write_text(json.dumps({**FEATURES, "delinquencies": 0}))
+    checked = ("--salted", salted, "--features")
+    assert_clean_error(
+        cli.run("attest", "--commitment", commitment, "--borrower", BORROWER, *checked, lying, key=SECOND_KEY),
+        "hides another delinquencies",
+    )
+    other = work / "features.salted.json.bak"
+    other.write_bytes((work / "x.json").read_bytes())
+    assert_clean_error(
+        cli.run(
+            "attest",
+            "--commitment",
+            commitment,
+            "--borrower",
+            BORROWER,
+            "--salted",
+            other,
+            "--features",
+            features,
+            key=SECOND_KEY,
+        ),
+        "not to the commitment",
+    )
+    assert_clean_error(
+        cli.run(
+            "attest",
+            "--commitment",
+            commitment,
+            "--borrower",
+            BORROWER,
+            "--credit-line",
+            deployed["verifier"],
+            key=SECOND_KEY,
+        ),
+        "not a CreditLine",
+    )
+    assert_clean_error(
+        cli.run("attest", "--commitment", commitment, "--borrower", BORROWER, "--expiry", "5", key=SECOND_KEY),
+        "before the chain's time",
+    )
     signed = cli.json(
-        "attest", "--commitment", commitment, "--borrower", BORROWER, "--out", attestation, key=SECOND_KEY
+        "attest",
+        "--commitment",
+        commitment,
+        "--borrower",
+        BORROWER,
+        *checked,
+        features,
+        "--out",
+        attestation,
+        key=SECOND_KEY,
     )
     assert signed["attester"] == BANK and signed["verifying_contract"].lower() == line.lower()
     proof = work / "credit.proof.json"
     assert _offline(work, "prove", "credit", "--input", salted, "--out", proof).code == 0
+    witness = work / "credit.proof.witness.json"
+    assert stat.S_IMODE(witness.stat().st_mode) == 0o600, "the witness holds the features and salt in the clear"
 
     assert_clean_error(
         cli.run("apply", "--proof", proof, "--attestation", attestation, key=OTHER_KEY), "NotAttestedBorrower"
     )
+    terms = cli.json("credit", "terms", key=None)
+    assert terms["version"] == 1 and terms["max_limit"] > terms["min_limit"]
+    assert cli.json("credit", "terms", "--max-rate-bps", "3500")["version"] == 2
+    assert_clean_error(
+        cli.run("apply", "--proof", proof, "--attestation", attestation, "--terms-version", "1", key=BORROWER_KEY),
+        "TermsChanged",
+    )
+    assert_clean_error(cli.run("credit", "terms", "--min-limit", "999999999"), "InvalidTerms")
+    assert_clean_error(cli.run("credit", "attester", "0x1234"), "not an address")
     applied = cli.json("apply", "--proof", proof, "--attestation", attestation, key=BORROWER_KEY)
     assert applied["borrower"] == BORROWER and applied["attester"] == BANK
     assert applied["commitment"] == commitment

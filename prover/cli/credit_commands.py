@@ -26,7 +26,7 @@ from prover.cli.base import (
     handles_errors,
     signer,
 )
-from prover.cli.render import err, show_table, stdout
+from prover.cli.render import err, show_table, stdout, warn
 from prover.errors import ChainError
 from prover.proving.circuit import open_circuit
 
@@ -86,6 +86,7 @@ def commit_command(
         Optional[Path],
         typer.Option("--out", "-o", help="The salted sample to write (secret); default: FEATURES.salted.json."),
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing salted file (and its salt).")] = False,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
@@ -98,7 +99,7 @@ def commit_command(
 
     circuit = open_circuit(name, workdir)
     salted_out = out or input_file.with_name(input_file.name.removesuffix(".json") + ".salted.json")
-    made = commit(circuit, input_file, salted_out)
+    made = commit(circuit, input_file, salted_out, overwrite=force)
     if json_out:
         emit_json({"commitment": made.hex, "salted_file": str(made.salted_file), "input_scale": made.input_scale})
         return
@@ -114,6 +115,12 @@ def attest_command(
     expiry: Annotated[
         str, typer.Option(help="Until when: a unix time, or a duration after the chain's latest block (30d, 12h).")
     ] = "30d",
+    salted: Annotated[
+        Optional[Path], typer.Option(help="The borrower's salted file: checked to hash to the commitment.")
+    ] = None,
+    features: Annotated[
+        Optional[Path], typer.Option(help="The features you verified: checked to be what the commitment hides.")
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the attestation.")] = Path(
         "attestation.json"
     ),
@@ -128,20 +135,37 @@ def attest_command(
 ) -> None:
     """As an attester, sign (EIP-712) that a commitment hides this borrower's true features.
 
-    Nothing is sent: the signature is bound to this lender's contract and chain, and the
-    borrower hands it in with `prover apply`.
+    With --salted and --features (what an attester should always pass) the commitment is
+    first checked to be the hash of that salted file, and its scores the encoding of those
+    features. Nothing is sent: the signature is bound to this lender's contract and chain,
+    and the borrower hands it in with `prover apply`.
     """
     from prover.consumers.credit.attestation import attest, parse_expiry, write_attestation
-    from prover.consumers.credit.commitment import parse_commitment
+    from prover.consumers.credit.commitment import check_commitment_of, parse_commitment
+    from prover.consumers.credit.line import check_lender
+    from prover.errors import PrivateInputError
+    from prover.evm.client import call
 
     value = parse_commitment(commitment)
+    if (salted is None) != (features is None):
+        raise PrivateInputError("pass --salted and --features together (or neither)")
     with _on_line(rpc_url, (private_key, account, password_file), workdir, circuit, credit_line) as (
         chain,
-        _,
+        built,
         line,
     ):
+        if salted is not None and features is not None:
+            check_commitment_of(built, value, salted, features)
+        else:
+            warn("signing a commitment unchecked: pass --salted and --features to check what it hides")
+        check_lender(chain, line)
         now = int(chain.w3.eth.get_block("latest")["timestamp"])
-        made = attest(chain.signer, value, borrower, parse_expiry(expiry, now), chain.chain_id, line.address)
+        until = parse_expiry(expiry, now)
+        if until < now:
+            raise PrivateInputError(f"expiry {until} is before the chain's time {now}: the attestation would be dead")
+        if not call(chain, line, "isAttester", chain.address):
+            warn(f"{chain.address} is not an attester {line.address} trusts: `prover apply` will be refused")
+        made = attest(chain.signer, value, borrower, until, chain.chain_id, line.address)
     write_attestation(out, made)
     if json_out:
         emit_json({**made.model_dump(), "file": str(out)})
@@ -164,6 +188,10 @@ def attest_command(
 def apply_command(
     proof: Annotated[Path, typer.Option(help="The proof `prover prove credit --input SALTED.json` wrote.")],
     attestation: Annotated[Path, typer.Option(help="The attestation file `prover attest` wrote.")],
+    terms_version: Annotated[
+        Optional[int],
+        typer.Option(help="The terms version you accept (`prover credit terms`); default: the one in force now."),
+    ] = None,
     credit_line: LineOpt = None,
     circuit: CircuitOpt = "credit",
     rpc_url: RpcOpt = None,
@@ -175,7 +203,8 @@ def apply_command(
 ) -> None:
     """As the borrower, send the proof and the attestation: the lender sets your limit and rate.
 
-    Every check the contract makes is made first, so a refusal costs nothing and is named.
+    The attestation's and the proof's checks are made first, under the contract's error
+    names, and the transaction is simulated before it is signed: a refusal costs nothing.
     """
     from prover.consumers.credit.attestation import read_attestation
     from prover.consumers.credit.line import apply, terms_text
@@ -185,7 +214,7 @@ def apply_command(
         built,
         line,
     ):
-        made = apply(chain, line, read_attestation(attestation), built.read_proof(proof))
+        made = apply(chain, line, read_attestation(attestation), built.read_proof(proof), terms_version=terms_version)
     if json_out:
         emit_json(made.document())
         return
@@ -266,5 +295,56 @@ def credit_status_command(
             ("probability of default", f"{terms.pd_bps / 100:.2f} %"),
             ("terms", terms_text(terms.limit, terms.rate_bps)),
             ("set at", str(terms.updated_at)),
+        ],
+    )
+
+
+@credit_app.command("terms")
+@handles_errors
+def credit_terms_command(
+    min_limit: Annotated[Optional[int], typer.Option(help="Owner: the limit at the highest accepted PD.")] = None,
+    max_limit: Annotated[Optional[int], typer.Option(help="Owner: the limit at PD 0.")] = None,
+    min_rate_bps: Annotated[Optional[int], typer.Option(help="Owner: the rate at PD 0, in basis points.")] = None,
+    max_rate_bps: Annotated[Optional[int], typer.Option(help="Owner: the rate at the highest accepted PD.")] = None,
+    max_default_bps: Annotated[Optional[int], typer.Option(help="Owner: declined from this PD on (bps).")] = None,
+    credit_line: LineOpt = None,
+    circuit: CircuitOpt = "credit",
+    rpc_url: RpcOpt = None,
+    private_key: KeyOpt = None,
+    account: AccountOpt = None,
+    password_file: PasswordFileOpt = None,
+    workdir: WorkdirOpt = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """The lender's pricing and its version; with any option, the owner changes it (a new version)."""
+    from dataclasses import asdict, replace
+
+    from prover.consumers.credit.line import read_lender_terms, set_terms
+
+    changes = {
+        key: value
+        for key, value in {
+            "min_limit": min_limit,
+            "max_limit": max_limit,
+            "min_rate_bps": min_rate_bps,
+            "max_rate_bps": max_rate_bps,
+            "max_default_bps": max_default_bps,
+        }.items()
+        if value is not None
+    }
+    key = (private_key, account, password_file) if changes else None
+    with _on_line(rpc_url, key, workdir, circuit, credit_line) as (chain, _, line):
+        if changes:
+            set_terms(chain, line, replace(read_lender_terms(chain, line), **changes))
+        terms = read_lender_terms(chain, line)
+    if json_out:
+        emit_json(asdict(terms))
+        return
+    show_table(
+        f"terms of {line.address} (version {terms.version})",
+        [
+            ("limit", f"{terms.max_limit:,} at PD 0 down to {terms.min_limit:,}"),
+            ("rate", f"{terms.min_rate_bps / 100:.2f} % up to {terms.max_rate_bps / 100:.2f} % a year"),
+            ("declined from", f"PD {terms.max_default_bps / 100:.2f} %"),
         ],
     )

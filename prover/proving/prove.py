@@ -110,6 +110,9 @@ def prove_sample(files: ProvingFiles, sample: Dataset, proof_out: Path, *, keep_
             document = ezkl_api.prove(witness_path, files.compiled, files.pk, tmp, files.srs, files.log)
         seconds = time.perf_counter() - start
         if keep_witness:
+            # the witness holds every input in the clear, hashed or private ones too (a
+            # borrower's features and salt): readable by its owner only, like the input itself
+            os.chmod(witness_path, 0o600)
             os.replace(witness_path, witness_file_for(proof_out))
     proof = Proof(
         proof_out, proof_bytes(document), [[felt_from_hex(felt) for felt in group] for group in document["instances"]]

@@ -16,7 +16,7 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, StrictInt, ValidationError, field_validator
 from web3 import Web3
 
 from prover.artifacts import write_json_atomic
@@ -41,8 +41,8 @@ class Attestation(BaseModel):
 
     commitment: str
     borrower: str
-    expiry: int
-    chain_id: int
+    expiry: StrictInt
+    chain_id: StrictInt
     verifying_contract: str
     attester: str
     signature: str
@@ -50,7 +50,10 @@ class Attestation(BaseModel):
     @field_validator("commitment")
     @classmethod
     def _felt(cls, value: str) -> str:
-        return commitment_hex(parse_commitment(value))
+        try:
+            return commitment_hex(parse_commitment(value))
+        except PrivateInputError as exc:
+            raise ValueError(exc.message) from None
 
     @field_validator("borrower", "verifying_contract", "attester")
     @classmethod

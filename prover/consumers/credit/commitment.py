@@ -109,21 +109,60 @@ def read_features(path: Path) -> dict[str, Any]:
     return document
 
 
-def commit(circuit: Circuit, features_file: Path, salted_out: Path) -> Commitment:
+def check_commitment_of(circuit: Circuit, commitment: int, salted_file: Path, features_file: Path) -> None:
+    """What an attester checks before signing: the salted file hashes to `commitment`, and its
+    scores are exactly the encoding of the features it has seen documents for. Without this
+    a commitment is a hash of anything; PrivateInputError naming the first difference."""
+    from models.credit import FEATURE_NAMES, feature_scores, on_grid  # noqa: PLC0415 - imports torch
+
+    scale = check_hashed_input(circuit)
+    hashed = commitment_of_file(circuit, salted_file)
+    if hashed != commitment:
+        raise PrivateInputError(
+            f"{salted_file} hashes to {commitment_hex(hashed)}, not to the commitment {commitment_hex(commitment)}",
+            hint="ask the borrower for the salted file `prover commit` wrote with that commitment",
+        )
+    features = get_credit_features_or_error(read_features(features_file), features_file)
+    row = np.asarray([[features[name] for name in FEATURE_NAMES]], dtype=np.float64)
+    expected = on_grid(feature_scores(row), scale)[0]
+    given = np.asarray(circuit.load_input(salted_file)[0], dtype=np.float64).ravel()[: len(FEATURE_NAMES)]
+    for name, want, have in zip(FEATURE_NAMES, expected, given, strict=True):
+        if want != have:
+            raise PrivateInputError(
+                f"the commitment hides another {name} than {features_file} states "
+                f"(score {have:g}, the features give {want:g})",
+                hint="sign only a commitment to the features you have seen documents for",
+            )
+
+
+def get_credit_features_or_error(raw: dict[str, Any], source: Path) -> dict[str, float]:
+    try:
+        return get_credit_features(raw)
+    except ValueError as exc:
+        raise PrivateInputError(f"{source}: {exc}") from None
+
+
+def commit(circuit: Circuit, features_file: Path, salted_out: Path, *, overwrite: bool = False) -> Commitment:
     """Encode a borrower's features at the circuit's scale, add a fresh secret salt, write the
     salted sample (owner-readable only) and return its commitment.
 
     Each call draws a new salt: committing twice gives two unlinkable commitments to the same
-    features, so one attestation cannot be matched with another by its hash.
+    features, so one attestation cannot be matched with another by its hash. An existing
+    salted file is kept unless `overwrite`: its commitment may already be with an attester,
+    and a proof of it needs that very salt.
     """
     scale = check_hashed_input(circuit)
+    if salted_out.exists() and not overwrite:
+        raise PrivateInputError(
+            f"{salted_out} exists: it holds the salt of a commitment you may have handed out",
+            hint="pass --out NEW.json, or --force to replace it",
+        )
     raw = read_features(features_file)
-    model = get_model(MODEL)
+    features = get_credit_features_or_error(raw, features_file)
     try:
-        features = get_credit_features(raw)
-        encoded = model.encode(features, scale)
-    except ValueError as exc:
-        raise PrivateInputError(f"{features_file}: {exc}") from None
+        encoded = get_model(MODEL).encode(features, scale)
+    except ValueError as exc:  # a circuit whose scale gives a weak salt
+        raise PrivateInputError(f"circuit {circuit.name!r}: {exc}") from None
     if math.prod(circuit.info.input_shapes[0]) != encoded.size:
         raise ProverError(
             f"circuit {circuit.name!r} takes {math.prod(circuit.info.input_shapes[0])} inputs, "

@@ -47,7 +47,14 @@ class CreditLineConsumer:
 
     def submit_call(self, request: Request, proof: Proof) -> tuple[str, list[Any]]:
         attestation: Attestation = request.context["attestation"]
-        return "applyForCredit", [proof.raw, proof.instances, attestation.as_struct(), attestation.signature_bytes()]
+        version = int(request.context["terms_version"])
+        return "applyForCredit", [
+            proof.raw,
+            proof.instances,
+            attestation.as_struct(),
+            attestation.signature_bytes(),
+            version,
+        ]
 
     def outcome(
         self, chain: Chain, contract: Contract, circuit: Circuit, request: Request, proof: Proof, receipt: Any

@@ -4,8 +4,9 @@ Accounts of the embedded anvil play every part: the lender owns the CreditLine, 
 attests, three borrowers apply. Each borrower commits to their own features (fresh
 salt), the bank signs the commitment, the borrower proves and applies. Two borrowers
 with different profiles get different terms; a third sends the first one's attestation
-and proof from their own account and is refused by name. Then every transaction of the
-story is scanned for the borrowers' features (prover/consumers/credit/privacy.py).
+and proof from their own account and is refused by name (simulated, so never mined). Then
+every transaction the story mined after deployment (trusting the bank, the applications) is
+scanned for the borrowers' features (prover/consumers/credit/privacy.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from prover.consumers.base import DemoReport, Pin, consumer_contract, deploy_consumer
 from prover.consumers.credit.attestation import attest, read_attestation, write_attestation
-from prover.consumers.credit.commitment import MODEL, commit, commitment_hex
+from prover.consumers.credit.commitment import MODEL, check_commitment_of, commit, commitment_hex
 from prover.consumers.credit.line import apply, read_terms, set_attester, terms_text
 from prover.consumers.credit.privacy import ScanReport, Secrets, exposure_of, scan, secrets_of
 from prover.errors import ProverError, TransactionReverted
@@ -64,8 +65,9 @@ def _apply_as(
     features_file.write_text(json.dumps(BORROWERS[profile], indent=2) + "\n")
     salted = workdir / f"credit-{profile}.salted.json"
     with timed_stage(reporter, "commit", profile) as outcome:
-        made = commit(circuit, features_file, salted)
+        made = commit(circuit, features_file, salted, overwrite=True)  # the story's own, made anew each run
         outcome.detail = made.hex[:18] + "…"
+    check_commitment_of(circuit, made.commitment, salted, features_file)  # the bank checks before it signs
     now = int(chain.w3.eth.get_block("latest")["timestamp"])
     attestation = attest(
         bank.signer, made.commitment, chain.address, now + ATTESTATION_DAYS * 86400, chain.chain_id, line.address

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from web3 import Web3
 from web3.contract import Contract
 
-from prover.consumers.credit.attestation import Attestation, recovered_attester
+from prover.consumers.credit.attestation import DOMAIN_NAME, DOMAIN_VERSION, Attestation, recovered_attester
 from prover.consumers.credit.commitment import commitment_hex
-from prover.errors import ChainError
+from prover.errors import ChainError, PrivateInputError
 from prover.evm.client import Chain, call, transact
 from prover.proving.proofs import Proof
 
@@ -79,9 +80,19 @@ def read_terms(chain: Chain, line: Contract, borrower: str) -> CreditTerms:
     return CreditTerms(borrower, int(pd_bps), int(limit), int(rate_bps), int(updated_at))
 
 
-def check_application(chain: Chain, line: Contract, attestation: Attestation, proof: Proof) -> None:
-    """The contract's checks, in its order, under its error names; ChainError on the first
-    that fails (nothing has been sent)."""
+def check_application(
+    chain: Chain, line: Contract, attestation: Attestation, proof: Proof, terms_version: int | None = None
+) -> None:
+    """The contract's checks of the attestation and the proof's hash, in its order, under its
+    error names; ChainError on the first that fails (nothing has been sent). The proof itself
+    is checked when the transaction is simulated, before it is signed."""
+    if terms_version is not None:
+        current = int(call(chain, line, "termsVersion"))
+        if current != terms_version:
+            raise ChainError(
+                f"TermsChanged: you expect terms version {terms_version}, the lender's are version {current}",
+                hint="read the lender's terms again (`prover credit terms`) and apply with --terms-version",
+            )
     if attestation.chain_id != chain.chain_id or attestation.verifying_contract.lower() != str(line.address).lower():
         raise ChainError(
             f"the attestation is for CreditLine {attestation.verifying_contract} on chain {attestation.chain_id}, "
@@ -102,7 +113,13 @@ def check_application(chain: Chain, line: Contract, attestation: Attestation, pr
     signer = recovered_attester(attestation)
     if signer is None:
         raise ChainError("InvalidSignature: the attestation's signature is malformed")
-    if signer.lower() != attestation.attester.lower() or not call(chain, line, "isAttester", signer):
+    if signer.lower() != attestation.attester.lower():
+        raise ChainError(
+            f"UntrustedAttester: the attestation says {attestation.attester} signed it, its signature is "
+            f"{signer}'s: the file was edited after signing",
+            hint="use the attestation file as the attester wrote it",
+        )
+    if not call(chain, line, "isAttester", signer):
         raise ChainError(
             f"UntrustedAttester: the attestation was signed by {signer}, whom this lender does not trust",
             hint="the lender's owner adds attesters with `prover credit attester ADDRESS`",
@@ -120,11 +137,22 @@ def check_application(chain: Chain, line: Contract, attestation: Attestation, pr
         )
 
 
-def apply(chain: Chain, line: Contract, attestation: Attestation, proof: Proof, *, check: bool = True) -> Application:
-    """Send the application; with `check`, refuse by name what the contract would refuse."""
+def apply(
+    chain: Chain,
+    line: Contract,
+    attestation: Attestation,
+    proof: Proof,
+    *,
+    check: bool = True,
+    terms_version: int | None = None,
+) -> Application:
+    """Send the application at `terms_version` (default: the version in force now, so a terms
+    change mined before it lands makes it revert `TermsChanged` instead of pricing the
+    borrower at terms they never saw); with `check`, refuse by name what the contract would."""
     if check:
-        check_application(chain, line, attestation, proof)
-    proof_args = (proof.raw, proof.instances, attestation.as_struct(), attestation.signature_bytes())
+        check_application(chain, line, attestation, proof, terms_version)
+    version = int(call(chain, line, "termsVersion")) if terms_version is None else terms_version
+    proof_args = (proof.raw, proof.instances, attestation.as_struct(), attestation.signature_bytes(), version)
     receipt = transact(chain, line, "applyForCredit", *proof_args)
     event = dict(line.events.CreditTermsSet().process_receipt(receipt)[0]["args"])
     return Application(
@@ -139,7 +167,54 @@ def apply(chain: Chain, line: Contract, attestation: Attestation, proof: Proof, 
     )
 
 
+@dataclass(frozen=True)
+class LenderTerms:
+    """The owner's pricing and its version (what `applyForCredit` must quote)."""
+
+    version: int
+    min_limit: int
+    max_limit: int
+    min_rate_bps: int
+    max_rate_bps: int
+    max_default_bps: int
+
+    def as_struct(self) -> tuple[int, int, int, int, int]:
+        return self.min_limit, self.max_limit, self.min_rate_bps, self.max_rate_bps, self.max_default_bps
+
+
+def read_lender_terms(chain: Chain, line: Contract) -> LenderTerms:
+    terms = call(chain, line, "terms")
+    return LenderTerms(int(call(chain, line, "termsVersion")), *(int(value) for value in terms))
+
+
+def set_terms(chain: Chain, line: Contract, terms: LenderTerms) -> str:
+    """The owner reprices future applications (InvalidTerms if out of order); the tx hash."""
+    receipt = transact(chain, line, "setTerms", terms.as_struct())
+    return str(receipt["transactionHash"].to_0x_hex())
+
+
+def check_lender(chain: Chain, line: Contract) -> None:
+    """Refuse to sign for a contract that is not a CreditLine of this chain (its ERC-5267
+    `eip712Domain`): a signature for anything else is at best wasted."""
+    try:
+        _, name, version, chain_id, contract, _, _ = call(chain, line, "eip712Domain")
+    except ChainError:
+        raise ChainError(
+            f"{line.address} is not a CreditLine: it has no EIP-712 domain",
+            hint="pass the lender's CreditLine with --credit-line (or the one `prover deploy credit` recorded)",
+        ) from None
+    if (name, version, int(chain_id)) != (DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id) or str(contract).lower() != str(
+        line.address
+    ).lower():
+        raise ChainError(
+            f"{line.address}'s EIP-712 domain is {name} {version} on chain {chain_id}, not a CreditLine's",
+            hint="pass the lender's CreditLine with --credit-line",
+        )
+
+
 def set_attester(chain: Chain, line: Contract, attester: str, trusted: bool) -> str:
     """The owner trusts (or stops trusting) an attester; returns the transaction hash."""
+    if not Web3.is_address(attester):
+        raise PrivateInputError(f"attester {attester!r} is not an address")
     receipt = transact(chain, line, "setAttester", attester, trusted)
     return str(receipt["transactionHash"].to_0x_hex())

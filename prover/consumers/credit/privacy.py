@@ -17,6 +17,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from prover.evm.client import Chain
@@ -62,7 +63,8 @@ class Exposure:
 
     @property
     def storage_slots(self) -> int:
-        return sum(1 for place in self.places if place.startswith("storage "))
+        """Distinct slots (each is searched as it is now and as every transaction left it)."""
+        return sum(1 for place in self.places if place.startswith("storage 0x"))
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ class ScanReport:
         verdict = "none found" if self.clean else f"{len(self.findings)} FOUND ({self.findings[0].label})"
         return (
             f"{self.patterns} encodings of the features searched in {self.transactions} transactions' calldata, "
-            f"{self.logs} logs and {self.storage_slots} storage slots: {verdict}"
+            f"{self.logs} logs and {self.storage_slots} storage slots: {verdict} "
+            f"({len(self.skipped)} too short to search alone, covered by the whole-tensor search)"
         )
 
 
@@ -114,9 +117,15 @@ def _number_patterns(label: str, value: float, out: list[Pattern], skipped: list
             skipped.append(f"{label} as a word ({whole})")
     else:
         texts = [repr(float(value)), f"{value:g}"]
-    for scaled, unit in ((round(value * 100), "x100"), (round(value * 10**18), "x1e18")):
-        if scaled != value and _distinct(scaled) and float(value * (100 if unit == "x100" else 10**18)).is_integer():
-            out.append(Pattern(f"{label} {unit} as a word", _word(scaled)))
+    exact = Decimal(str(value))  # the value as written, so x1e18 of 12.3 is 12300000000000000000
+    for factor, unit in ((Decimal(100), "x100"), (Decimal(10) ** 18, "x1e18")):
+        scaled = exact * factor
+        if scaled != scaled.to_integral_value() or scaled == exact:
+            continue
+        if _distinct(int(scaled)):
+            out.append(Pattern(f"{label} {unit} as a word", _word(int(scaled))))
+        else:
+            skipped.append(f"{label} {unit} as a word ({int(scaled)})")
     for text in dict.fromkeys(texts):
         if len(text) >= MIN_ASCII:
             out.append(Pattern(f"{label} as text {text!r}", text.encode()))
@@ -177,7 +186,8 @@ def _storage_writes(chain: Chain, tx_hash: str) -> dict[tuple[str, str], bytes]:
 
 
 def exposure_of(chain: Chain, tx_hashes: Iterable[str]) -> Exposure:
-    """Calldata, logs and written storage (as it is now) of these transactions."""
+    """Calldata, logs and written storage of these transactions: every value each one wrote
+    (a slot overwritten later is still searched for what it held), and each slot as it is now."""
     places: dict[str, bytes] = {}
     slots: set[tuple[str, str]] = set()
     for tx_hash in tx_hashes:
@@ -187,7 +197,9 @@ def exposure_of(chain: Chain, tx_hashes: Iterable[str]) -> Exposure:
         for log in receipt["logs"]:
             where = f"log {tx_hash}#{log['logIndex']}"
             places[where] = b"".join(bytes(topic) for topic in log["topics"]) + bytes(log["data"])
-        slots |= set(_storage_writes(chain, tx_hash))
+        for (address, slot), value in _storage_writes(chain, tx_hash).items():
+            places[f"storage written by {tx_hash} {address}[{slot}]"] = value
+            slots.add((address, slot))
     for address, slot in sorted(slots):
         value = chain.w3.eth.get_storage_at(chain.w3.to_checksum_address(address), int(slot, 16))
         places[f"storage {address}[{slot}]"] = bytes(value).rjust(32, b"\0")
