@@ -25,9 +25,10 @@ from web3.contract import Contract
 
 from models.credit import N_FEATURES, SALT_WORDS
 from prover.consumers.base import Pin, consumer_contract, deploy_consumer
-from prover.consumers.credit.attestation import Attestation, attest, recovered_attester
+from prover.consumers.credit.attestation import SECP256K1_N, Attestation, attest, recovered_attester
 from prover.consumers.credit.commitment import Commitment, commit, commitment_of_file, sample_felts
 from prover.consumers.credit.consumer import CreditLineConsumer
+from prover.consumers.credit.demo import BORROWERS as DEMO_BORROWERS
 from prover.consumers.credit.line import DEFAULT_TERMS, apply, read_terms, set_attester
 from prover.consumers.credit.privacy import Secrets, exposure_of, scan, secrets_of
 from prover.errors import ChainError, TransactionReverted
@@ -42,29 +43,13 @@ from prover.registry.versions import register
 
 pytestmark = pytest.mark.chain
 
-#: two profiles a lender prices apart (the demo's, copied: the demo's may change with its story)
+#: two profiles a lender prices apart (the demo's: about 1.6 % and 14 % PD, both approved)
 BORROWERS: dict[str, dict[str, float]] = {
-    "steady": {  # about 1.6 % PD at the time of writing
-        "income": 78_600,
-        "debt_to_income": 19.5,
-        "credit_history_years": 12.5,
-        "delinquencies": 0,
-        "utilization": 27.5,
-        "open_accounts": 7,
-    },
-    "stretched": {  # about 14 %: approved, on worse terms
-        "income": 55_300,
-        "debt_to_income": 27.5,
-        "credit_history_years": 8.5,
-        "delinquencies": 0,
-        "utilization": 48.5,
-        "open_accounts": 8,
-    },
+    "steady": DEMO_BORROWERS["established"],
+    "stretched": DEMO_BORROWERS["stretched"],
 }
 #: attestations the fixture signs are good for a year of chain time
 YEAR = 365 * 86400
-#: secp256k1's group order: s and n - s sign the same digest (the malleable twin)
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 @dataclass(frozen=True)
