@@ -71,14 +71,19 @@ def check_hashed_input(circuit: Circuit) -> int:
     return int(circuit.info.input_scales[0])
 
 
-def sample_felts(sample: Dataset, input_scale: int) -> list[int]:
-    """The felts the circuit reads for a one-input sample: each value on the grid, as signed
-    fixed point mod r, in the tensor's order (what ezkl quantises and hashes)."""
+def sample_fixed(sample: Dataset, input_scale: int) -> list[int]:
+    """A one-input sample as the signed fixed-point integers the circuit reads, in the
+    tensor's order; InputError for a value off the grid (its hash would differ)."""
     values = np.asarray(sample[0], dtype=np.float64).ravel()
     fixed = np.rint(values * (1 << input_scale))
     if not np.array_equal(fixed / (1 << input_scale), values):
         raise InputError(f"an input value is not on the circuit's 2**-{input_scale} grid: its hash would differ")
-    return [from_signed(int(value)) for value in fixed]
+    return [int(value) for value in fixed]
+
+
+def sample_felts(sample: Dataset, input_scale: int) -> list[int]:
+    """The felts the circuit reads for a one-input sample (`sample_fixed` mod r): what ezkl hashes."""
+    return [from_signed(value) for value in sample_fixed(sample, input_scale)]
 
 
 def poseidon_commitment(felts: list[int]) -> int:

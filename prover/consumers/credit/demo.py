@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from prover.consumers.base import DemoReport, Pin, consumer_contract, deploy_consumer
 from prover.consumers.credit.attestation import attest, read_attestation, write_attestation
-from prover.consumers.credit.commitment import MODEL, check_commitment_of, commit, commitment_hex
+from prover.consumers.credit.commitment import MODEL, check_commitment_of, commit, commitment_hex, sample_fixed
 from prover.consumers.credit.line import apply, read_terms, set_attester, terms_text
 from prover.consumers.credit.privacy import ScanReport, Secrets, exposure_of, scan, secrets_of
 from prover.errors import ProverError, TransactionReverted
@@ -89,10 +89,9 @@ def _privacy(chain: Chain, circuit: Circuit, workdir: Path, tx_hashes: list[str]
 
     exposure = exposure_of(chain, tx_hashes)
     patterns, skipped = [], []
+    scale = int(circuit.info.input_scales[0])
     for profile, features in BORROWERS.items():
-        sample = circuit.load_input(workdir / f"credit-{profile}.salted.json")
-        scale = int(circuit.info.input_scales[0])
-        fixed = [round(float(value) * (1 << scale)) for value in sample[0].ravel()]
+        fixed = sample_fixed(circuit.load_input(workdir / f"credit-{profile}.salted.json"), scale)
         found = secrets_of(features, fixed, N_FEATURES)
         patterns += found.patterns
         skipped += found.skipped
