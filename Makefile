@@ -47,8 +47,10 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# pytest runs in a network namespace with only loopback where one can be made (tests/loopback):
+# the suite must not reach past 127.0.0.1, and Ray's test clusters stay on it
 test: lint
-	$(BIN)/python -m pytest
+	tests/loopback $(BIN)/python -m pytest
 	$(MAKE) forge-test
 
 # The Solidity suites (contracts/test/*.t.sol: unit, fuzz, invariant) with the pinned npm forge,
@@ -62,7 +64,7 @@ forge-test: $(NODE_STAMP)
 # The edit loop: no notebooks, no slow builds, builds cached between runs, two workers
 # (one test file each at a time, so a module's set-up is made once).
 test-fast: setup
-	PROVER_TEST_CACHE=$(TEST_CACHE) $(BIN)/python -m pytest -m "not slow and not notebook" -q -n 2 --dist loadfile
+	PROVER_TEST_CACHE=$(TEST_CACHE) tests/loopback $(BIN)/python -m pytest -m "not slow and not notebook" -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(DEMO_DIR) out .pytest_cache .cache .forge

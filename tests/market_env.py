@@ -23,6 +23,7 @@ from prover.market.operations import request_inference, set_offer
 from prover.market.shape import request_inputs, shape_of
 from prover.market.token import deploy_test_token, mint
 from prover.proving.circuit import Circuit, open_circuit
+from prover.proving.ray_backend import RaySettings
 from prover.registry.contract import open_registry
 from prover.registry.versions import register
 
@@ -93,13 +94,16 @@ def assert_balanced(env: Market) -> None:
     assert owed == held
 
 
-def serve_once(env: Market, outbox: Path, metrics: KeeperMetrics | None = None) -> KeeperMetrics:
+def serve_once(
+    env: Market, outbox: Path, metrics: KeeperMetrics | None = None, ray: RaySettings | None = None
+) -> KeeperMetrics:
     """One `prover serve --once` pass of the owner's keeper, recording in `outbox` (a test's
-    own: the module's chain is reverted between tests, and request ids come round again)."""
+    own: the module's chain is reverted between tests, and request ids come round again);
+    proving on Ray with `ray`."""
     metrics = metrics or KeeperMetrics()
     config = ServeConfig(once=True, max_wait_s=0)
     with keeper_for(
-        env.chain, env.workdir, env.market, [CIRCUIT], config=config, metrics=metrics, outbox=outbox
+        env.chain, env.workdir, env.market, [CIRCUIT], config=config, metrics=metrics, outbox=outbox, ray=ray
     ) as keeper:
         keeper.run()
     return metrics

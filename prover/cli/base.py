@@ -63,6 +63,18 @@ PasswordFileOpt = Annotated[
         "--password-file", envvar="PROVER_PASSWORD_FILE", help="The --account keystore's password (else a prompt)."
     ),
 ]
+BackendOpt = Annotated[
+    Literal["pool", "ray"],
+    typer.Option("--backend", help="pool: worker processes on this machine; ray: a Ray cluster (see docs/cluster.md)."),
+]
+RayAddressOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        help="With --backend ray: the cluster to join (auto, HOST:6379); default: a local Ray instance.",
+    ),
+]
 SettingsOpt = Annotated[
     Optional[Literal["tuned", "manual", "ezkl-default"]],
     typer.Option(

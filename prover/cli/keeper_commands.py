@@ -19,15 +19,17 @@ import typer
 
 from prover.cli.base import (
     AccountOpt,
+    BackendOpt,
     KeyOpt,
     PasswordFileOpt,
+    RayAddressOpt,
     WorkdirOpt,
     app,
     handles_errors,
     signer,
 )
 from prover.cli.render import RichReporter, err
-from prover.errors import ChainError
+from prover.errors import ChainError, ProverError
 
 if TYPE_CHECKING:
     from prover.evm.client import Chain
@@ -84,6 +86,8 @@ def serve_command(
     private_key: KeyOpt = None,
     account: AccountOpt = None,
     password_file: PasswordFileOpt = None,
+    backend: BackendOpt = "pool",
+    ray_address: RayAddressOpt = None,
     workdir: WorkdirOpt = Path("."),
 ) -> None:
     """Watch the market, lock requests, prove them in batches, fulfil them and earn the prover fees."""
@@ -99,6 +103,14 @@ def serve_command(
             "`prover serve` watches a market on a chain that outlasts it",
             hint="start one with `prover node`, then pass --rpc-url URL (or set PROVER_RPC_URL)",
         )
+    if backend != "ray" and ray_address:
+        raise ProverError("--ray-address is for --backend ray", hint="add --backend ray, or drop --ray-address")
+    ray = None
+    if backend == "ray":
+        from prover.proving.ray_backend import RaySettings, require_ray
+
+        require_ray()  # before the chain is touched: a missing extra is a one-line error at once
+        ray = RaySettings(address=ray_address or None)
     config = ServeConfig(max_wait_s=max_wait, min_prover_fee=min_fee, once=once)
     metrics = KeeperMetrics()
     reporter = RichReporter()
@@ -109,7 +121,7 @@ def serve_command(
         with (
             keeper_for(
                 chain, workdir, contract, circuits, config=config, sender_config=sender_config, reporter=reporter,
-                metrics=metrics,
+                metrics=metrics, ray=ray,
             ) as keeper,
             stop_requests() as stop,
         ):  # fmt: skip

@@ -8,17 +8,21 @@ for what stops the whole batch (no such folder, no inputs, circuit not built).
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from prover.cli.base import (
     AccountOpt,
+    BackendOpt,
     JsonOpt,
     KeyOpt,
     PasswordFileOpt,
+    RayAddressOpt,
     RpcOpt,
     WorkdirOpt,
     app,
@@ -32,6 +36,9 @@ from prover.pipeline.srs import DEV_SRS_WARNING
 from prover.proving.batch import BatchResult, list_inputs, prove_batch
 from prover.proving.circuit import Circuit, open_circuit
 from prover.proving.memory import MIB, usable_cores
+
+if TYPE_CHECKING:
+    from prover.proving.ray_backend import FleetReport, RayBackend
 
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -193,7 +200,10 @@ def prove_batch_command(
     inputs: Annotated[Path, typer.Option("--inputs", help="Folder of ezkl input JSON files, one sample each.")],
     workers: Annotated[
         Optional[int],
-        typer.Option(help="Worker processes (default: one per core, measured fastest; lowered if memory is short)."),
+        typer.Option(
+            help="Worker processes (default: one per core, measured fastest; lowered if memory is short). "
+            "With --backend ray: the most provers per node (default: one per CPU the node gives Ray)."
+        ),
     ] = None,
     out: Annotated[
         Optional[Path],
@@ -205,10 +215,12 @@ def prove_batch_command(
             "--memory-limit", help="Memory the workers may use, bytes or 512M/2G (default: what is available)."
         ),
     ] = None,
+    backend: BackendOpt = "pool",
+    ray_address: RayAddressOpt = None,
     workdir: WorkdirOpt = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
-    """Prove every *.json input in a folder with a process pool; keys are loaded once per worker."""
+    """Prove every *.json input in a folder with a process pool (keys loaded once per worker) or on Ray."""
     limit = parse_bytes(memory_limit) if memory_limit is not None else None
     # One single-threaded worker per core: on this 2-core machine, fee x 120 inputs made
     # 324-353 proofs/min with 2 workers x 1 thread, 231-249 with 1 worker x 2 threads.
@@ -216,18 +228,46 @@ def prove_batch_command(
     circuit = open_circuit(name, workdir)
     files = list_inputs(inputs)
     warn_dev_srs(circuit)
-    result = prove_batch(circuit, files, out or circuit.paths.root / "proofs", requested, RichReporter(), limit)
+    reporter = RichReporter()
+    with proving_backend(backend, ray_address, workers, reporter) as chosen:
+        result = prove_batch(
+            circuit, files, out or circuit.paths.root / "proofs", requested, reporter, limit, backend=chosen
+        )
+        fleets = chosen.reports() if chosen is not None else []
     if json_out:
-        emit_json(_document(result))
+        emit_json(_document(result, fleets))
     else:
-        _show_summary(name, result)
+        _show_summary(name, result, fleets)
     if result.failed:
         raise typer.Exit(1)
 
 
-def _document(result: BatchResult) -> dict[str, object]:
+@contextlib.contextmanager
+def proving_backend(
+    kind: str, ray_address: str | None, workers: int | None, reporter: RichReporter
+) -> Iterator[RayBackend | None]:
+    """The Ray backend for `--backend ray` (closed after the batch); None for the local pool."""
+    if kind != "ray":
+        if ray_address:
+            raise ProverError("--ray-address is for --backend ray", hint="add --backend ray, or drop --ray-address")
+        yield None
+        return
+    from prover.proving.ray_backend import RayBackend, RaySettings
+
+    if workers is not None and workers < 1:
+        raise ProverError(f"--workers must be at least 1, not {workers}")
+    chosen = RayBackend(RaySettings(address=ray_address or None, actors_per_node=workers), reporter)
+    try:
+        yield chosen
+    finally:
+        chosen.close()
+
+
+def _document(result: BatchResult, fleets: list[FleetReport]) -> dict[str, object]:
     plan = result.plan
     return {
+        "backend": "ray" if fleets else "pool",
+        **({"ray": [_fleet_document(fleet) for fleet in fleets]} if fleets else {}),
         "proofs": len(result.proved),
         "failed": [{"input": str(item.input), "error": item.error} for item in result.failed],
         "workers": plan.workers,
@@ -243,8 +283,23 @@ def _document(result: BatchResult) -> dict[str, object]:
     }
 
 
-def _show_summary(name: str, result: BatchResult) -> None:
-    plan = result.plan
+def _fleet_document(fleet: FleetReport) -> dict[str, object]:
+    return {
+        "circuit": fleet.circuit,
+        "nodes": fleet.nodes,
+        "provers": fleet.actors,
+        "threads_per_prover": fleet.threads,
+        "predicted_prover_bytes": fleet.predicted_actor_bytes,
+        "cold_start_seconds": round(fleet.cold_start_seconds, 3),
+        "pulled_bytes": sum(stage.pulled_bytes for stage in fleet.staging),
+        "proofs_per_node": dict(fleet.proofs_per_node),
+        "retried": fleet.retried,
+        "restarted": fleet.restarted,
+        "retired": fleet.retired,
+    }
+
+
+def _show_summary(name: str, result: BatchResult, fleets: list[FleetReport]) -> None:
     show_table(
         f"prove-batch {name}",
         [
@@ -253,12 +308,39 @@ def _show_summary(name: str, result: BatchResult) -> None:
             ("wall time", f"{result.seconds:.2f} s"),
             ("throughput", f"{result.proofs_per_minute:.1f} proofs/min (wall clock, whole batch)"),
             ("mean prove time", f"{result.mean_prove_seconds:.3f} s per proof"),
-            ("workers", f"{plan.workers} x {plan.threads} thread(s) (requested {plan.requested})"),
-            (
-                "memory per worker",
-                f"predicted {plan.predicted_worker_bytes / MIB:.0f} MiB, measured "
-                f"{result.measured_worker_bytes / MIB:.0f} MiB; {plan.available_bytes / MIB:.0f} "
-                "MiB available",
-            ),
+            *(_fleet_rows(fleets) if fleets else _pool_rows(result)),
         ],
     )
+
+
+def _pool_rows(result: BatchResult) -> list[tuple[str, str]]:
+    plan = result.plan
+    return [
+        ("workers", f"{plan.workers} x {plan.threads} thread(s) (requested {plan.requested})"),
+        (
+            "memory per worker",
+            f"predicted {plan.predicted_worker_bytes / MIB:.0f} MiB, measured "
+            f"{result.measured_worker_bytes / MIB:.0f} MiB; {plan.available_bytes / MIB:.0f} MiB available",
+        ),
+    ]
+
+
+def _fleet_rows(fleets: list[FleetReport]) -> list[tuple[str, str]]:
+    rows = []
+    for fleet in fleets:
+        per_node = ", ".join(str(count) for _node, count in sorted(fleet.proofs_per_node.items()))
+        rows += [
+            ("workers", f"{fleet.actors} Ray prover(s) x {fleet.threads} thread(s) on {fleet.nodes} node(s)"),
+            ("proofs per node", per_node or "none"),
+            ("memory per prover", f"predicted {fleet.predicted_actor_bytes / MIB:.0f} MiB"),
+            (
+                "cold start",
+                f"{fleet.cold_start_seconds:.2f} s to stage, "
+                f"{sum(stage.pulled_bytes for stage in fleet.staging) / MIB:.1f} MiB pulled into node caches",
+            ),
+            (
+                "retries",
+                f"{fleet.retried} task(s) retried; provers: {fleet.restarted} restarted, {fleet.retired} retired",
+            ),
+        ]
+    return rows

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from web3.contract import Contract
@@ -30,6 +31,7 @@ from prover.progress import Reporter
 from prover.proving.circuit import open_circuit
 from prover.proving.memory import plan_workers
 from prover.proving.pool import KeptPoolBackend
+from prover.proving.ray_backend import RayBackend, RaySettings
 
 
 def served_versions(
@@ -77,15 +79,21 @@ def keeper_for(
     reporter: Reporter | None = None,
     metrics: KeeperMetrics | None = None,
     outbox: Path | None = None,
+    ray: RaySettings | None = None,
 ) -> Iterator[Keeper]:
     """A keeper ready to `run`, with its outbox locked and its proving pool started lazily;
     both are released when the block ends, however it ends. `outbox` overrides the file
-    (default: one per chain instance and market under `workdir/keeper/`)."""
+    (default: one per chain instance and market under `workdir/keeper/`). With `ray`, the
+    proofs are made on a Ray cluster: one prover per circuit and node, since the keeper
+    proves one request at a time."""
     reporter = reporter or Reporter()
     served = served_versions(chain, workdir, market, names, reporter)
-    largest = max(served, key=lambda s: s.circuit.paths.pk.stat().st_size).circuit
-    plan = plan_workers(largest.paths, largest.srs_path(), requested=1, tasks=1)
-    backend = KeptPoolBackend(plan)
+    backend: KeptPoolBackend | RayBackend
+    if ray is not None:
+        backend = RayBackend(replace(ray, actors_per_node=1), reporter)
+    else:
+        largest = max(served, key=lambda s: s.circuit.paths.pk.stat().st_size).circuit
+        backend = KeptPoolBackend(plan_workers(largest.paths, largest.srs_path(), requested=1, tasks=1))
     proof_dir = workdir / "keeper" / "proofs" / f"{chain.chain_id}-{market.address.lower()}"
     proof_dir.mkdir(parents=True, exist_ok=True)
     token_abi = market_artifact(workdir, "TestStablecoin")["abi"]

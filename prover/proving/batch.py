@@ -95,7 +95,8 @@ def prove_batch(
 ) -> BatchResult:
     """Check every input, size the pool to the memory there is, prove the good inputs.
 
-    `backend` replaces the process pool (the plan is still reported, for its sizing).
+    `backend` replaces the process pool (a Ray cluster); the local plan is still made, and
+    reported in the result, for its memory prediction.
     """
     start = time.perf_counter()
     reporter = reporter or Reporter()
@@ -114,10 +115,13 @@ def prove_batch(
     plan = plan_workers(circuit.paths, files.srs, workers, max(1, len(tasks)), memory_limit)
     if plan.lowered_reason:
         reporter.warn(plan.lowered_reason)
-    reporter.note(
-        f"proving {len(tasks)} inputs with {plan.workers} worker(s) x {plan.threads} thread(s), "
-        f"about {plan.predicted_worker_bytes / MIB:.0f} MiB each"
-    )
+    if backend is None:
+        reporter.note(
+            f"proving {len(tasks)} inputs with {plan.workers} worker(s) x {plan.threads} thread(s), "
+            f"about {plan.predicted_worker_bytes / MIB:.0f} MiB each"
+        )
+    else:  # the backend says how it spreads them
+        reporter.note(f"proving {len(tasks)} inputs")
     reporter.items_started(len(inputs), "proofs")
     for item in refused:
         reporter.item_finished(item.input.name, item.error)
