@@ -214,7 +214,9 @@ def test_a_killed_prover_is_restarted_on_its_node(built: Path, ray_cluster: RayT
 
 
 @pytest.mark.chain
-def test_the_keeper_fulfils_a_market_batch_on_ray(market_env: Market, ray_cluster: RayTestCluster, tmp_path: Path) -> None:
+def test_the_keeper_fulfils_a_market_batch_on_ray(
+    market_env: Market, ray_cluster: RayTestCluster, tmp_path: Path
+) -> None:
     env = market_env
     values = [[0.1 * k - 0.3 for k in range(8)], [0.05 * k for k in range(8)]]
     ids = [make_request(env, index, vals) for index, vals in enumerate(values)]

@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Annotated, Any, Literal, Optional, TypeVar
 
 import typer
+from rich.markup import escape
 
 from prover.cli.render import err
 from prover.errors import ProverError
@@ -173,9 +174,10 @@ def handles_errors(command: F) -> F:
             with stops_cleanly_on_signals():
                 return command(*args, **kwargs)
         except ProverError as exc:
-            err.print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
+            # messages quote paths, names and `pip install 'pkg[extra]'`: never rich markup
+            err.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
             if exc.hint:
-                err.print(f"[dim]hint:[/] {exc.hint}", soft_wrap=True)
+                err.print(f"[dim]hint:[/] {escape(exc.hint)}", soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

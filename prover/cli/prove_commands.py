@@ -229,13 +229,18 @@ def prove_batch_command(
     files = list_inputs(inputs)
     warn_dev_srs(circuit)
     reporter = RichReporter()
-    with proving_backend(backend, ray_address, workers, reporter) as chosen:
+    if backend == "ray" and limit is not None:
+        raise ProverError(
+            "--memory-limit sizes the local pool; a Ray cluster sizes provers from each node's memory",
+            hint="drop --memory-limit; what Ray may use of a node is set when the node starts (docs/cluster.md)",
+        )
+    with proving_backend(backend, ray_address, workers, len(files), reporter) as chosen:
         result = prove_batch(
             circuit, files, out or circuit.paths.root / "proofs", requested, reporter, limit, backend=chosen
         )
         fleets = chosen.reports() if chosen is not None else []
     if json_out:
-        emit_json(_document(result, fleets))
+        emit_json(_document(result, backend, fleets))
     else:
         _show_summary(name, result, fleets)
     if result.failed:
@@ -244,7 +249,7 @@ def prove_batch_command(
 
 @contextlib.contextmanager
 def proving_backend(
-    kind: str, ray_address: str | None, workers: int | None, reporter: RichReporter
+    kind: str, ray_address: str | None, workers: int | None, inputs: int, reporter: RichReporter
 ) -> Iterator[RayBackend | None]:
     """The Ray backend for `--backend ray` (closed after the batch); None for the local pool."""
     if kind != "ray":
@@ -255,18 +260,22 @@ def proving_backend(
     from prover.proving.ray_backend import RayBackend, RaySettings
 
     if workers is not None and workers < 1:
-        raise ProverError(f"--workers must be at least 1, not {workers}")
-    chosen = RayBackend(RaySettings(address=ray_address or None, actors_per_node=workers), reporter)
+        raise ProverError(
+            f"--workers must be at least 1, not {workers}",
+            hint="with --backend ray it is the most provers per node; leave it out for one per CPU",
+        )
+    settings = RaySettings(address=ray_address or None, actors_per_node=workers, max_provers=inputs)
+    chosen = RayBackend(settings, reporter)
     try:
         yield chosen
     finally:
         chosen.close()
 
 
-def _document(result: BatchResult, fleets: list[FleetReport]) -> dict[str, object]:
+def _document(result: BatchResult, backend: str, fleets: list[FleetReport]) -> dict[str, object]:
     plan = result.plan
     return {
-        "backend": "ray" if fleets else "pool",
+        "backend": backend,
         **({"ray": [_fleet_document(fleet) for fleet in fleets]} if fleets else {}),
         "proofs": len(result.proved),
         "failed": [{"input": str(item.input), "error": item.error} for item in result.failed],

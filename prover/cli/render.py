@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
@@ -138,14 +139,14 @@ class RichReporter(Reporter):
     # -- lines ---------------------------------------------------------------------------
 
     def note(self, message: str) -> None:
-        (self._progress.console if self._progress is not None else err).print(message, soft_wrap=True)
+        (self._progress.console if self._progress is not None else err).print(escape(message), soft_wrap=True)
 
     def warn(self, message: str) -> None:
         if message in self._warned:  # the same warning for every circuit of a run says nothing new
             return
         self._warned.add(message)
         console = self._progress.console if self._progress is not None else err
-        console.print(f"[bold yellow]warning:[/] {message}", soft_wrap=True)
+        console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
 def warn(message: str) -> None:

@@ -113,7 +113,7 @@ def prove_batch(
         except InputError as exc:
             refused.append(BatchItem(input=path, error=one_line(exc.message, label)))
     plan = plan_workers(circuit.paths, files.srs, workers, max(1, len(tasks)), memory_limit)
-    if plan.lowered_reason:
+    if plan.lowered_reason and backend is None:  # this machine's memory does not size a cluster
         reporter.warn(plan.lowered_reason)
     if backend is None:
         reporter.note(

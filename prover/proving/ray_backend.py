@@ -19,6 +19,7 @@ Decisions here never depend on timings: only on what Ray reports.
 from __future__ import annotations
 
 import logging
+import socket
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from prover.proving.circuit import Circuit
 from prover.proving.memory import MIB, predict_worker_bytes, staged_bytes, usable_cores
 from prover.proving.ray_node import Artifact, CircuitProver, RemoteOutcome, Staging
 
+#: how long the address check waits for the head's port (a liveness bound, not a measurement)
+CONNECT_TIMEOUT_S = 10.0
 EXTRA_HINT = "install the extra on every node: pip install 'zkml-prover[cluster]'"
 
 
@@ -61,9 +64,18 @@ class RaySettings:
     address: str | None = None
     threads: int = 1  # one single-threaded prover per core was fastest here (see prove-batch)
     actors_per_node: int | None = None
+    max_provers: int | None = None  # a batch of 4 inputs needs no more than 4 provers
     max_attempts: int = 3
     max_restarts: int = 2
     ready_timeout_s: float = 600.0
+
+
+@dataclass
+class Held:
+    """What this backend's fleets hold per node, in Ray's resources."""
+
+    cpus: Counter[str] = field(default_factory=Counter)
+    memory: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -99,7 +111,7 @@ class FleetReport:
 class _Fleet:
     """One circuit's actors across the cluster."""
 
-    def __init__(self, ray: ModuleType, circuit: Circuit, settings: RaySettings, busy: Counter[str]) -> None:
+    def __init__(self, ray: ModuleType, circuit: Circuit, settings: RaySettings, busy: Held) -> None:
         self.ray, self.settings = ray, settings
         files = circuit.proving_files()
         sources = (files.compiled, files.pk, files.srs)
@@ -132,21 +144,29 @@ class _Fleet:
         )
         return _Slot(options.remote(*self._arguments), node_id)
 
-    def _placement(self, predicted: int, busy: Counter[str]) -> dict[str, int]:
-        """Actors per alive node: what its CPUs (less those this backend's other fleets
-        hold there) and its memory take, capped by `actors_per_node`."""
-        placement = {}
+    def _placement(self, predicted: int, busy: Held) -> dict[str, int]:
+        """Provers per alive node: what its CPUs and memory take, less what this backend's
+        other fleets hold there, at most `actors_per_node`; and no more than `max_provers`
+        in all, dealt one node at a time so that a small batch still uses every node."""
+        capacity = {}
         for node in self.ray.nodes():
             if not node.get("Alive"):
                 continue
-            resources = node.get("Resources", {})
-            cpus = int(resources.get("CPU", 0)) - busy[node["NodeID"]]
-            count = min(cpus // self.settings.threads, int(resources.get("memory", 0)) // predicted)
+            node_id, resources = node["NodeID"], node.get("Resources", {})
+            cpus = int(resources.get("CPU", 0)) - busy.cpus[node_id]
+            memory = int(resources.get("memory", 0)) - busy.memory[node_id]
+            count = min(cpus // self.settings.threads, memory // predicted)
             if self.settings.actors_per_node is not None:
                 count = min(count, self.settings.actors_per_node)
             if count > 0:
-                placement[node["NodeID"]] = count
-        return placement
+                capacity[node_id] = count
+        limit = self.settings.max_provers if self.settings.max_provers is not None else sum(capacity.values())
+        placement: Counter[str] = Counter()
+        while sum(placement.values()) < limit and placement != capacity:
+            for node_id in sorted(capacity):
+                if placement[node_id] < capacity[node_id] and sum(placement.values()) < limit:
+                    placement[node_id] += 1
+        return dict(placement)
 
     def _ready(self, slots: list[_Slot], name: str) -> list[_Slot]:
         """The actors that staged the circuit; the others are killed, and if none did, the
@@ -281,6 +301,8 @@ class RayBackend:
 
     def _connect(self) -> None:
         common: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
+        if self.settings.address is not None:
+            _check_listening(self.settings.address)
         try:
             if self.settings.address is None:
                 self.ray.init(address="local", num_cpus=usable_cores(), include_dashboard=False, **common)
@@ -290,7 +312,8 @@ class RayBackend:
             where = self.settings.address or "a local Ray instance"
             raise ProverError(
                 f"could not join Ray at {where}: {_reason(exc)}",
-                hint="start a head with `ray start --head` and pass its address (see docs/cluster.md)",
+                hint="run prover on a node of the cluster (join it with `ray start` first) and pass the "
+                "head's address, or none for a local instance (docs/cluster.md)",
             ) from None
         self._started = True
 
@@ -315,10 +338,11 @@ class RayBackend:
 
     def _new_fleet(self, circuit: Circuit) -> _Fleet:
         while True:
-            busy: Counter[str] = Counter()
+            busy = Held()
             for other in self._fleets.values():
                 for slot in other.slots:
-                    busy[slot.node_id] += other.settings.threads
+                    busy.cpus[slot.node_id] += other.settings.threads
+                    busy.memory[slot.node_id] += other.report.predicted_actor_bytes
             try:
                 fleet = _Fleet(self.ray, circuit, self.settings, busy)
                 break
@@ -346,6 +370,26 @@ class RayBackend:
         if self._started:
             self.ray.shutdown()
             self._started = False
+
+
+def _check_listening(address: str) -> None:
+    """Refuse at once an address where nothing listens: Ray's own connect retries for many
+    minutes (measured: still waiting after 10 minutes for 127.0.0.1:1)."""
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ProverError(
+            f"--ray-address {address!r} is not HOST:PORT",
+            hint="the head's address as `ray start` printed it there (HOST:6379), or `auto` on a cluster node",
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ProverError(
+            f"nothing answers at --ray-address {address}: {exc.strerror or exc}",
+            hint="start the cluster's head there (`ray start`, see docs/cluster.md), or check the address",
+        ) from None
 
 
 def _reason(exc: BaseException) -> str:
