@@ -80,3 +80,14 @@ def test_options_of_the_other_backend_are_refused(
 def test_serve_refuses_a_ray_address_without_ray() -> None:
     result = run_cli("serve", "fee", "--ray-address", "127.0.0.1:6379", "--rpc-url", "http://127.0.0.1:1")
     assert_clean_error(result, "--ray-address is for --backend ray")
+
+
+def test_ray_address_in_the_environment_does_not_stop_the_pool(built: Path, inputs: Path) -> None:
+    """Ray sets RAY_ADDRESS for a job's entrypoint: only `--backend ray` reads it."""
+    result = batch(built, inputs, "--workers", "1", env={"RAY_ADDRESS": "127.0.0.1:6379"})
+    assert result.code == 0, result.stderr
+
+
+def test_ray_address_in_the_environment_is_the_ray_backends_default(built: Path, inputs: Path) -> None:
+    result = batch(built, inputs, "--backend", "ray", env={"RAY_ADDRESS": "127.0.0.1:1"})
+    assert_clean_error(result, "nothing answers at --ray-address 127.0.0.1:1")

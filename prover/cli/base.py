@@ -12,6 +12,7 @@ import contextlib
 import functools
 import importlib.metadata
 import json
+import os
 import signal
 import sys
 import threading
@@ -21,9 +22,8 @@ from types import FrameType
 from typing import Annotated, Any, Literal, Optional, TypeVar
 
 import typer
-from rich.markup import escape
 
-from prover.cli.render import err
+from prover.cli.render import print_error
 from prover.errors import ProverError
 
 # Plain click help, as forge and cast print it: typer's rich help labels every flag `<bool>`
@@ -38,6 +38,18 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def ray_address_for(backend: str, ray_address: str | None) -> str | None:
+    """The cluster `--backend ray` joins: the flag, else $RAY_ADDRESS (which Ray itself sets
+    for a job's entrypoint; read only for the Ray backend, so it never stops the pool),
+    else None for a local instance. The flag with another backend is an error."""
+    if backend != "ray":
+        if ray_address:
+            raise ProverError("--ray-address is for --backend ray", hint="add --backend ray, or drop --ray-address")
+        return None
+    return ray_address or os.environ.get("RAY_ADDRESS") or None
+
 
 WorkdirOpt = Annotated[Path, typer.Option("--workdir", "-w", help="Folder holding circuits/ (default: current).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable results on stdout.")]
@@ -72,8 +84,8 @@ RayAddressOpt = Annotated[
     Optional[str],
     typer.Option(
         "--ray-address",
-        envvar="RAY_ADDRESS",
-        help="With --backend ray: the cluster to join (auto, HOST:6379); default: a local Ray instance.",
+        help="With --backend ray: the cluster to join (auto, HOST:6379); default: $RAY_ADDRESS, else a local "
+        "Ray instance.",
     ),
 ]
 SettingsOpt = Annotated[
@@ -174,10 +186,7 @@ def handles_errors(command: F) -> F:
             with stops_cleanly_on_signals():
                 return command(*args, **kwargs)
         except ProverError as exc:
-            # messages quote paths, names and `pip install 'pkg[extra]'`: never rich markup
-            err.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
-            if exc.hint:
-                err.print(f"[dim]hint:[/] {escape(exc.hint)}", soft_wrap=True)
+            print_error(exc.message, exc.hint)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

@@ -26,10 +26,11 @@ from prover.cli.base import (
     WorkdirOpt,
     app,
     handles_errors,
+    ray_address_for,
     signer,
 )
 from prover.cli.render import RichReporter, err
-from prover.errors import ChainError, ProverError
+from prover.errors import ChainError
 
 if TYPE_CHECKING:
     from prover.evm.client import Chain
@@ -103,14 +104,13 @@ def serve_command(
             "`prover serve` watches a market on a chain that outlasts it",
             hint="start one with `prover node`, then pass --rpc-url URL (or set PROVER_RPC_URL)",
         )
-    if backend != "ray" and ray_address:
-        raise ProverError("--ray-address is for --backend ray", hint="add --backend ray, or drop --ray-address")
+    address = ray_address_for(backend, ray_address)
     ray = None
     if backend == "ray":
         from prover.proving.ray_backend import RaySettings, require_ray
 
         require_ray()  # before the chain is touched: a missing extra is a one-line error at once
-        ray = RaySettings(address=ray_address or None)
+        ray = RaySettings(address=address)
     config = ServeConfig(max_wait_s=max_wait, min_prover_fee=min_fee, once=once)
     metrics = KeeperMetrics()
     reporter = RichReporter()

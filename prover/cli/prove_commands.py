@@ -28,6 +28,7 @@ from prover.cli.base import (
     app,
     emit_json,
     handles_errors,
+    ray_address_for,
     signer,
 )
 from prover.cli.render import RichReporter, err, show_table, stdout, warn
@@ -252,9 +253,8 @@ def proving_backend(
     kind: str, ray_address: str | None, workers: int | None, inputs: int, reporter: RichReporter
 ) -> Iterator[RayBackend | None]:
     """The Ray backend for `--backend ray` (closed after the batch); None for the local pool."""
+    address = ray_address_for(kind, ray_address)
     if kind != "ray":
-        if ray_address:
-            raise ProverError("--ray-address is for --backend ray", hint="add --backend ray, or drop --ray-address")
         yield None
         return
     from prover.proving.ray_backend import RayBackend, RaySettings
@@ -264,7 +264,7 @@ def proving_backend(
             f"--workers must be at least 1, not {workers}",
             hint="with --backend ray it is the most provers per node; leave it out for one per CPU",
         )
-    settings = RaySettings(address=ray_address or None, actors_per_node=workers, max_provers=inputs)
+    settings = RaySettings(address=address, actors_per_node=workers, max_provers=inputs)
     chosen = RayBackend(settings, reporter)
     try:
         yield chosen

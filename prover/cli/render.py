@@ -149,6 +149,14 @@ class RichReporter(Reporter):
         console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
+def print_error(message: str, hint: str | None) -> None:
+    """`error:` and `hint:` lines on stderr. Messages quote paths, names and
+    `pip install 'pkg[extra]'`: their brackets are text, never rich markup."""
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    if hint:
+        err.print(f"[dim]hint:[/] {escape(hint)}", soft_wrap=True)
+
+
 def warn(message: str) -> None:
     """A one-off warning outside any reporter's run."""
     RichReporter().warn(message)

@@ -81,25 +81,25 @@ def keeper_for(
     outbox: Path | None = None,
     ray: RaySettings | None = None,
 ) -> Iterator[Keeper]:
-    """A keeper ready to `run`, with its outbox locked and its proving pool started lazily;
-    both are released when the block ends, however it ends. `outbox` overrides the file
-    (default: one per chain instance and market under `workdir/keeper/`). With `ray`, the
-    proofs are made on a Ray cluster: one prover per circuit and node, since the keeper
-    proves one request at a time."""
+    """A keeper ready to `run`, with its outbox locked and its provers started lazily (a Ray
+    backend joins its cluster at once); both are released when the block ends, however it
+    ends. `outbox` overrides the file (default: one per chain instance and market under
+    `workdir/keeper/`). With `ray`, the proofs are made on a Ray cluster: one prover per
+    circuit and node, taken in turn (the keeper proves one request at a time)."""
     reporter = reporter or Reporter()
     served = served_versions(chain, workdir, market, names, reporter)
-    backend: KeptPoolBackend | RayBackend
-    if ray is not None:
-        backend = RayBackend(replace(ray, actors_per_node=1), reporter)
-    else:
-        largest = max(served, key=lambda s: s.circuit.paths.pk.stat().st_size).circuit
-        backend = KeptPoolBackend(plan_workers(largest.paths, largest.srs_path(), requested=1, tasks=1))
     proof_dir = workdir / "keeper" / "proofs" / f"{chain.chain_id}-{market.address.lower()}"
     proof_dir.mkdir(parents=True, exist_ok=True)
     token_abi = market_artifact(workdir, "TestStablecoin")["abi"]
     abi = [*market.abi, *token_abi]
     path = outbox or outbox_path(workdir, chain.chain_id, market.address, chain_instance(chain))
-    with Outbox.open(path) as box:
+    backend: KeptPoolBackend | RayBackend
+    if ray is not None:  # joins (or starts) Ray now: last, so nothing above can leave it running
+        backend = RayBackend(replace(ray, actors_per_node=1), reporter)
+    else:
+        largest = max(served, key=lambda s: s.circuit.paths.pk.stat().st_size).circuit
+        backend = KeptPoolBackend(plan_workers(largest.paths, largest.srs_path(), requested=1, tasks=1))
+    with contextlib.closing(backend), Outbox.open(path) as box:
         sender = Sender.on(chain, box, abi, sender_config or SenderConfig(poll_interval=0.2), reporter)
         keeper = Keeper(
             chain,
@@ -115,7 +115,4 @@ def keeper_for(
             reporter=reporter,
             metrics=metrics,
         )
-        try:
-            yield keeper
-        finally:
-            backend.close()
+        yield keeper

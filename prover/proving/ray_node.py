@@ -13,6 +13,7 @@ and a node needs `zkml-prover[cluster]` installed like the driver.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
@@ -80,26 +81,30 @@ def _digest(path: Path) -> str:
 def cached_artifact(root: Path, artifact: Artifact, fetch: Any) -> tuple[Path, int]:
     """The artifact's file in the node's cache, pulled with `fetch(ref)` if it is not
     there yet; and how many bytes were pulled. A file whose digest does not match is
-    replaced, never used: a half-written or tampered cache costs one more transfer."""
+    replaced, never used: a half-written or tampered cache costs one more transfer.
+
+    The provers of one node start together: a lock per digest lets the first pull while
+    the others wait and then find the file, so a cold node holds one copy in memory and
+    writes one file, not one per prover."""
     target = root / artifact.sha256
-    if target.is_file() and target.stat().st_size == artifact.size and _digest(target) == artifact.sha256:
-        return target, 0
-    data = fetch(artifact.ref[0])
-    if hashlib.sha256(data).hexdigest() != artifact.sha256:
-        raise DamagedArtifactError(f"{artifact.name} arrived on this node with another sha256 than the driver sent")
     root.mkdir(parents=True, exist_ok=True)
-    # several actors of one node may pull the same file at once: each writes its own temp
-    # file and renames it over the target, so a reader sees a whole file or none
-    handle, temp = tempfile.mkstemp(dir=root, prefix=f".{artifact.sha256[:16]}-", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as sink:
-            sink.write(data)
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with open(root / f".{artifact.sha256}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_file() and target.stat().st_size == artifact.size and _digest(target) == artifact.sha256:
+            return target, 0
+        data = fetch(artifact.ref[0])
+        if hashlib.sha256(data).hexdigest() != artifact.sha256:
+            raise DamagedArtifactError(f"{artifact.name} arrived on this node with another sha256 than the driver sent")
+        handle, temp = tempfile.mkstemp(dir=root, prefix=f".{artifact.sha256[:16]}-", suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as sink:
+                sink.write(data)
+                sink.flush()
+                os.fsync(sink.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
     return target, len(data)
 
 
@@ -115,16 +120,22 @@ class CircuitProver:
         os.environ["RAYON_NUM_THREADS"] = str(threads)  # read when ezkl first proves, not at import
         self.node_id: str = ray.get_runtime_context().get_node_id()
         start = time.perf_counter()
+        self.artifacts, self.output_scales, self.circuit_name = artifacts, output_scales, circuit_name
+        self.files, pulled, hits = self._stage()
+        self.staging = Staging(self.node_id, time.perf_counter() - start, pulled, hits, os.getpid())
+
+    def _stage(self) -> tuple[ProvingFiles, int, int]:
+        import ray
+
         root = node_cache_root()
         paths, pulled, hits = [], 0, 0
-        for artifact in artifacts:
+        for artifact in self.artifacts:
             path, size = cached_artifact(root, artifact, ray.get)
             paths.append(path)
             pulled += size
             hits += size == 0
-        log = root / "logs" / f"{circuit_name}.log"
-        self.files = ProvingFiles(paths[0], paths[1], paths[2], log, output_scales)
-        self.staging = Staging(self.node_id, time.perf_counter() - start, pulled, hits, os.getpid())
+        log = root / "logs" / f"{self.circuit_name}.log"
+        return ProvingFiles(paths[0], paths[1], paths[2], log, self.output_scales), pulled, hits
 
     def staged(self) -> Staging:
         return self.staging
@@ -132,6 +143,9 @@ class CircuitProver:
     def prove(self, task: ProofTask) -> RemoteOutcome:
         """The one prove body, into a scratch folder of this node; the proof comes back
         as bytes, since the driver's --out folder need not exist here."""
+        staged = zip((self.files.compiled, self.files.pk, self.files.srs), self.artifacts, strict=True)
+        if any(not path.is_file() or path.stat().st_size != artifact.size for path, artifact in staged):
+            self.files = self._stage()[0]  # someone cleared the node's cache under this prover
         with tempfile.TemporaryDirectory(prefix="prover-ray-") as scratch:
             local = replace(task, proof_out=Path(scratch) / "proof.json")
             outcome = prove_task(self.files, local)
