@@ -36,9 +36,9 @@ from prover.proving.ray_fleet import (
 
 #: how long the address check waits for the head's port (a liveness bound, not a measurement)
 CONNECT_TIMEOUT_S = 10.0
-#: Ray's own connect to a head, unless the user set them: by default 20 tries of about 36 s
-#: each (measured: 12 minutes on a port where something else listens)
-RAY_CONNECT_ENV = {"RAY_gcs_server_port_wait_time_s": "10", "RAY_py_gcs_connect_timeout_s": "10"}
+#: Ray's own connect to a head, unless the user set it: by default 20 tries of about 40 s
+#: each (12 minutes on a port where something else listens); one try is still 40 s long
+RAY_CONNECT_ENV = {"RAY_gcs_server_port_wait_time_s": "1"}
 
 __all__ = ["FleetReport", "RayBackend", "RaySettings", "require_ray"]
 
@@ -81,7 +81,8 @@ class RayBackend:
             raise ProverError(
                 f"could not join Ray at {where}: {reason(exc)}",
                 hint="run prover on a node of the cluster (join it with `ray start` first) and pass the "
-                "head's address, or none for a local instance (docs/cluster.md)",
+                "head's address, or none for a local instance; a cluster with token authentication needs "
+                "RAY_AUTH_MODE=token and its token here too (docs/cluster.md)",
             ) from None
         self._started = True
 

@@ -34,9 +34,10 @@ from prover.proving.circuit import Circuit
 from prover.proving.memory import MIB, predict_worker_bytes, staged_bytes
 from prover.proving.ray_node import Artifact, CircuitProver, RemoteOutcome, Staging
 
-#: what a Ray worker process costs beyond a pool worker (Ray's core worker, its imports and
-#: threads): an idle actor measured 101-113 MiB RSS here, against 51 MiB for a pool worker
-RAY_ACTOR_EXTRA_BYTES = 64 * MIB
+#: what a Ray prover costs beyond a pool worker (Ray's core worker, its imports and threads):
+#: `prove-batch --json`'s measured_worker_bytes, same circuit and inputs, Ray minus pool:
+#: fee 120 - 65 = 55 MiB, digits 187 - 112 = 75 MiB (Ray 2.60, ezkl 23.0.5); rounded up
+RAY_ACTOR_EXTRA_BYTES = 80 * MIB
 EXTRA_HINT = "install the extra on every node: pip install 'zkml-prover[cluster]'"
 
 
