@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from prover.artifacts import sha256_file
 from prover.errors import DamagedArtifactError
 from prover.proving.backends import ProofOutcome, ProofTask, prove_task
 from prover.proving.prove import ProvingFiles
@@ -70,14 +71,6 @@ class RemoteOutcome:
     node_id: str
 
 
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as source:
-        for block in iter(lambda: source.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cached_artifact(root: Path, artifact: Artifact, fetch: Any) -> tuple[Path, int]:
     """The artifact's file in the node's cache, pulled with `fetch(ref)` if it is not
     there yet; and how many bytes were pulled. A file whose digest does not match is
@@ -90,7 +83,7 @@ def cached_artifact(root: Path, artifact: Artifact, fetch: Any) -> tuple[Path, i
     root.mkdir(parents=True, exist_ok=True)
     with open(root / f".{artifact.sha256}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.is_file() and target.stat().st_size == artifact.size and _digest(target) == artifact.sha256:
+        if target.is_file() and target.stat().st_size == artifact.size and sha256_file(target) == artifact.sha256:
             return target, 0
         data = fetch(artifact.ref[0])
         if hashlib.sha256(data).hexdigest() != artifact.sha256:
