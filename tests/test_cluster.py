@@ -252,6 +252,27 @@ def test_a_proof_that_cannot_be_written_here_is_one_failed_item(
         assert outcomes[task.label].error is None and circuit.verify(task.proof_out).valid
 
 
+def test_a_kept_fleet_serves_one_task_at_a_time_in_turn(
+    built: Path, ray_cluster: RayTestCluster, tmp_path: Path
+) -> None:
+    """The keeper's use: one task per call, the first outcome taken and the rest of the
+    generator dropped. The fleet is kept (no second start) and its provers take turns."""
+    circuit = open_circuit("fee", built)
+    tasks = _tasks(circuit, tmp_path, 4)
+    backend = RayBackend(RaySettings(actors_per_node=1))
+    try:
+        for task in tasks:
+            outcome = next(iter(backend.prove_many(circuit, [task])))
+            assert outcome.error is None and circuit.verify(task.proof_out).valid
+        (report,) = backend.reports()
+    finally:
+        backend.close()
+    staged_nodes = {stage.node_id for stage in report.staging}
+    assert len(report.staging) == len(staged_nodes)  # each prover staged once: the fleet was kept
+    assert sum(report.proofs_per_node.values()) == 4
+    assert set(report.proofs_per_node) == staged_nodes and len(staged_nodes) >= 2  # in turn
+
+
 @pytest.mark.chain
 def test_the_keeper_fulfils_a_market_batch_on_ray(
     market_env: Market, ray_cluster: RayTestCluster, tmp_path: Path

@@ -88,15 +88,20 @@ class RayBackend:
 
     def prove_many(self, circuit: Circuit, tasks: Sequence[ProofTask]) -> Iterator[ProofOutcome]:
         fleet = self.fleet(circuit)
-        finished = False
         try:
             yield from fleet.prove(tasks)
-            finished = True
-        finally:
-            if not finished:  # a fleet that broke, or whose caller left early, is made afresh next time
-                dropped = self._fleets.pop(circuit.paths.root, None)
-                if dropped is not None:
-                    dropped.close()
+        except GeneratorExit:  # the caller took what it wanted (a keeper: one outcome) or stopped
+            if not fleet.clean:
+                self._drop(circuit)
+            raise
+        except BaseException:  # a fleet that broke is made afresh next time
+            self._drop(circuit)
+            raise
+
+    def _drop(self, circuit: Circuit) -> None:
+        dropped = self._fleets.pop(circuit.paths.root, None)
+        if dropped is not None:
+            dropped.close()
 
     def fleet(self, circuit: Circuit) -> Fleet:
         """The circuit's fleet, placed and staged at its first use. Where the cluster has

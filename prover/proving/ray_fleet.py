@@ -143,6 +143,7 @@ class Fleet:
         self._arguments = (artifacts, files.output_scales, settings.threads, circuit.name)
         self.slots: list[_Slot] = []
         self._starting: dict[Any, _Starting] = {}
+        self.clean = True
         for node_id, count in placement.items():
             for _ in range(count):
                 self.slots.append(self._launch(_Slot(None, node_id)))
@@ -216,19 +217,34 @@ class Fleet:
     # -- dispatch --------------------------------------------------------------------------
 
     def prove(self, tasks: Sequence[ProofTask]) -> Iterator[ProofOutcome]:
-        """One outcome per task, as they finish. A caller that stops early leaves provers
-        busy: the backend then drops the whole fleet (`RayBackend.prove_many`)."""
-        ray = self.ray
+        """One outcome per task, as they finish. A caller that stops early while provers
+        are busy with its tasks leaves the fleet unclean: the backend then drops it."""
         queue: deque[int] = deque(range(len(tasks)))
         attempts: Counter[int] = Counter()
         starting = {id(entry.slot) for entry in self._starting.values()}
         idle: deque[_Slot] = deque(slot for slot in self.slots if id(slot) not in starting)
         running: dict[Any, tuple[_Slot, int]] = {}
+        try:
+            yield from self._dispatch(tasks, queue, attempts, idle, running)
+        finally:
+            self.clean = not running  # else provers are still busy with this call's tasks
+
+    def _dispatch(
+        self,
+        tasks: Sequence[ProofTask],
+        queue: deque[int],
+        attempts: Counter[int],
+        idle: deque[_Slot],
+        running: dict[Any, tuple[_Slot, int]],
+    ) -> Iterator[ProofOutcome]:
+        ray = self.ray
         while queue or running:
             while idle and queue:
                 slot, index = idle.popleft(), queue.popleft()
                 attempts[index] += 1
                 running[slot.handle.prove.remote(tasks[index])] = (slot, index)
+                self.slots.remove(slot)  # to the back: the next call (a keeper's) starts with another
+                self.slots.append(slot)
             if not running and not self._starting:
                 last = f" (last: {self.report.dropped[-1]})" if self.report.dropped else ""
                 raise ProverError(
