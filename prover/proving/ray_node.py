@@ -85,6 +85,8 @@ def cached_artifact(root: Path, artifact: Artifact, fetch: Any) -> tuple[Path, i
         fcntl.flock(lock, fcntl.LOCK_EX)
         if target.is_file() and target.stat().st_size == artifact.size and sha256_file(target) == artifact.sha256:
             return target, 0
+        for leftover in root.glob(f".{artifact.sha256[:16]}-*.part"):  # a prover killed mid-write
+            leftover.unlink(missing_ok=True)
         data = fetch(artifact.ref[0])
         if hashlib.sha256(data).hexdigest() != artifact.sha256:
             raise DamagedArtifactError(f"{artifact.name} arrived on this node with another sha256 than the driver sent")
